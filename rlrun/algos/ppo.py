@@ -1,0 +1,147 @@
+"""Proximal policy optimisation (Schulman et al. 2017), as in the lecture:
+
+    repeat:
+      1. collect N transitions with pi_theta_old (env.num_envs environments, N / num_envs steps)
+      2. estimate advantages A_hat with GAE(lambda), bootstrapping at truncations
+      3. K epochs, each of S minibatches: maximise the clipped surrogate
+         L = E[min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t)],   r_t = pi_theta(a|s) / pi_theta_old(a|s)
+         minus vf_coef * value loss, plus ent_coef * entropy
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from rlrun.config import PPOConfig
+from rlrun.nets import ActorCritic
+from rlrun.rollout import Collector, gae
+
+
+def clipped_surrogate(
+    logp: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor, clip: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The PPO policy loss -E[min(r A, clip(r, 1-eps, 1+eps) A)]; also approx-KL and clip fraction."""
+    log_ratio = logp - logp_old
+    ratio = log_ratio.exp()
+    unclipped = ratio * advantages
+    clipped = ratio.clamp(1 - clip, 1 + clip) * advantages
+    loss = -torch.min(unclipped, clipped).mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()  # low-variance KL(old || new) estimator
+        clipfrac = ((ratio - 1).abs() > clip).float().mean()
+    return loss, approx_kl, clipfrac
+
+
+def value_loss(
+    values: torch.Tensor, returns: torch.Tensor, values_old: torch.Tensor, clip: float | None
+) -> torch.Tensor:
+    """1/2 E[(V - R)^2]; with `clip`, the pessimistic max over the update clipped around V_old."""
+    loss = (values - returns) ** 2
+    if clip is not None:
+        clipped = values_old + (values - values_old).clamp(-clip, clip)
+        loss = torch.max(loss, (clipped - returns) ** 2)
+    return 0.5 * loss.mean()
+
+
+class PPO:
+    def __init__(
+        self,
+        cfg: PPOConfig,
+        envs: gym.vector.VectorEnv,
+        agent: ActorCritic,
+        device: torch.device,
+        total_steps: int,
+        seed: int,
+    ):
+        self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
+        self.optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+        self.collector = Collector(envs, agent, device, seed)
+        self.steps_per_env = cfg.N // envs.num_envs
+        self.num_iterations = -(-total_steps // cfg.N)  # ceil: the last batch may pass total_steps
+        self.iteration = 0
+        self.env_steps = 0
+
+    def iterate(self) -> dict[str, float]:
+        cfg = self.cfg
+        if cfg.anneal_lr:
+            self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - self.iteration / self.num_iterations)
+
+        # 1. collect N transitions with the current policy
+        self.agent.eval()
+        batch = self.collector.collect(self.steps_per_env)
+        self.env_steps += cfg.N
+        self.iteration += 1
+
+        # 2. advantages by GAE(lambda); returns are the value targets
+        advantages, returns = gae(
+            batch.rewards, batch.values, batch.next_values,
+            batch.terminated, batch.truncated, cfg.gamma, cfg.gae_lambda,
+        )  # fmt: skip
+        flat = {
+            "obs": batch.obs.flatten(0, 1),
+            "actions": batch.actions.flatten(0, 1),
+            "logprobs": batch.logprobs.flatten(0, 1),
+            "values": batch.values.flatten(0, 1),
+            "advantages": advantages.flatten(0, 1),
+            "returns": returns.flatten(0, 1),
+        }
+
+        # 3. K epochs of S minibatches on the clipped objective
+        self.agent.train()
+        minibatch = cfg.N // cfg.S
+        stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")}
+        for _epoch in range(cfg.K):
+            order = torch.randperm(cfg.N, device=self.device)
+            for start in range(0, cfg.N, minibatch):
+                mb = {k: v[order[start : start + minibatch]] for k, v in flat.items()}
+                adv = mb["advantages"]
+                if cfg.norm_adv and len(adv) > 1:
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                dist = self.agent.dist(mb["obs"])
+                policy_loss, approx_kl, clipfrac = clipped_surrogate(
+                    dist.log_prob(mb["actions"]), mb["logprobs"], adv, cfg.clip
+                )
+                v_loss = value_loss(
+                    self.agent.value(mb["obs"]), mb["returns"], mb["values"],
+                    cfg.clip if cfg.clip_vloss else None,
+                )  # fmt: skip
+                entropy = dist.entropy().mean()
+                loss = policy_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+
+                self.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.agent.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                for key, value in zip(stats, (policy_loss, v_loss, entropy, approx_kl, clipfrac), strict=True):
+                    stats[key].append(value.detach())
+            if cfg.target_kl is not None and approx_kl > cfg.target_kl:
+                break  # the policy moved far enough from pi_old for this batch
+
+        metrics = {f"losses/{k}": torch.stack(v).mean().item() for k, v in stats.items()}
+        metrics["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        var_returns = flat["returns"].var()
+        metrics["losses/explained_variance"] = (
+            1 - (flat["returns"] - flat["values"]).var() / var_returns
+        ).item() if var_returns > 0 else float("nan")
+        return metrics
+
+    def policy(self) -> ActorCritic:
+        return self.agent
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.iteration = state["iteration"]
+        self.env_steps = state["env_steps"]

@@ -1,0 +1,154 @@
+"""`rlrun train | eval`: argv in, Hydra (or the evaluator) out, and one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+USAGE = """\
+usage: rlrun <command> [args]
+
+commands:
+  train [KEY=VALUE ...]      train one run (Hydra overrides; `rlrun train --help` lists them)
+  train -m [KEY=A,B ...]     a Hydra multirun sweep over the given values
+  eval RUN_DIR [episodes=N] [video=true] [device=cpu|cuda|auto] [seed=S]
+                             play a trained run's policy; print mean and std of the return
+
+examples:
+  rlrun train algo=ppo env=CartPole
+  rlrun eval outputs/2026-11-25/12-00-00 episodes=20 video=true
+  tensorboard --logdir outputs
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    command, rest = argv[0], argv[1:]
+    commands = {"train": train_command, "eval": eval_command}
+    if command not in commands:
+        return fail(f"unknown command {command!r}; choose one of: {', '.join(commands)}", 2)
+    return commands[command](rest)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"rlrun: error: {message}", file=sys.stderr)
+    return code
+
+
+def train_command(args: list[str]) -> int:
+    from rlrun.config import ConfigError
+    from rlrun.train import Interrupted
+
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    # Hydra re-raises instead of printing its own multi-line report; we print one line.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
+    if resume and not multirun and not any(a.startswith("hydra.run.dir=") for a in args):
+        args = [*args, f"hydra.run.dir={resume[-1]}"]  # a resumed run keeps writing into its dir
+    if not multirun:  # Hydra logs a failed job's overrides; one run needs only our line
+        logging.getLogger("hydra.core.utils").addFilter(
+            lambda record: not record.getMessage().startswith("Error executing job")
+        )
+    sys.argv = ["rlrun train", *args]
+    try:
+        from rlrun import train
+
+        train.main()
+    except Interrupted as err:
+        print(f"rlrun: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("rlrun: interrupted; the last checkpoint and the logs are kept", file=sys.stderr)
+        return 130
+    except SystemExit as err:
+        return err.code if isinstance(err.code, int) else 1
+    except Exception as err:
+        if full_error:
+            raise
+        code = 2 if isinstance(err, ConfigError) else 1
+        return fail(describe_error(err), code)
+    return 0
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for an exception raised by Hydra, OmegaConf or our checks: the key, what is allowed."""
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+
+    from rlrun.config import ConfigError
+
+    if isinstance(err, ConfigError):
+        return str(err)
+    if isinstance(err, MissingConfigException):
+        missing = err.missing_cfg_file or ""
+        group, _, option = missing.rpartition("/")
+        options = ", ".join(err.options) if err.options else "(none)"
+        if group:
+            return f"{group}={option}: no such option; choose one of: {options}"
+        return first_line(err)
+    cause = err.__cause__ if isinstance(err.__cause__, OmegaConfBaseException) else err
+    if isinstance(cause, OmegaConfBaseException):
+        key = getattr(cause, "full_key", None) or "?"
+        if isinstance(cause, ConfigKeyError):
+            schema = getattr(cause, "object_type", None)
+            fields = getattr(schema, "__dataclass_fields__", None)
+            allowed = f"; allowed: {', '.join(fields)}" if fields else ""
+            return f"{key}: unknown key{allowed}"
+        if isinstance(cause, MissingMandatoryValue):
+            return f"{key}: a value is required here"
+        return f"{key}: {first_line(cause)}"
+    return first_line(err)
+
+
+def first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def eval_command(args: list[str]) -> int:
+    from rlrun.config import ConfigError
+
+    try:
+        if not args or "=" in args[0]:
+            raise UsageError("eval needs a run dir: rlrun eval RUN_DIR [episodes=N] [video=true]")
+        from rlrun.play import evaluate_run
+
+        options = parse_options(args[1:], {"episodes": int, "video": parse_bool, "device": str, "seed": int})
+        evaluate_run(args[0], **options)
+    except (UsageError, ConfigError) as err:
+        return fail(str(err), 2)
+    return 0
+
+
+def parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def parse_options(args: list[str], allowed: dict) -> dict:
+    options = {}
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        if not eq or key not in allowed:
+            raise UsageError(f"{arg!r}: expected KEY=VALUE with KEY one of {', '.join(allowed)}")
+        try:
+            options[key] = allowed[key](value)
+        except ValueError:
+            raise UsageError(f"{key}={value!r}: expected {allowed[key].__name__.replace('parse_', '')}") from None
+    return options
+
+
+if __name__ == "__main__":
+    sys.exit(main())

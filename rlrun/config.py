@@ -1,0 +1,179 @@
+"""Structured configs (one dataclass per config group) and the checks that run before training.
+
+Hydra refuses unknown keys and wrong types through these schemas; `validate` then checks
+ranges and compatibility and raises `ConfigError`, which the CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+
+class ConfigError(ValueError):
+    """A user mistake in the config: `key` names the offending key, the message says what is allowed."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}")
+
+
+# ---------------------------------------------------------------------------- algo
+
+
+@dataclass
+class PPOConfig:
+    name: str = "ppo"
+    N: int = 2048  # transitions collected per iteration (= env.num_envs x steps per env)
+    K: int = 10  # epochs over each batch
+    S: int = 32  # minibatches per epoch
+    lr: float = 3e-4
+    anneal_lr: bool = True  # linear decay of lr to 0 over total_steps
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2  # epsilon of the clipped surrogate
+    clip_vloss: bool = False
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None  # stop an iteration's epochs early once approx-KL exceeds it
+    norm_adv: bool = True
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_log_std: float = 0.0  # Gaussian policies only
+
+
+ALGO_SCHEMAS: dict[str, type] = {"ppo": PPOConfig}
+
+# ---------------------------------------------------------------------------- env
+
+
+@dataclass
+class EnvConfig:
+    id: str = MISSING  # a registered gymnasium id, or "module:Id-v0" to import a module first
+    num_envs: int = 1
+    vector: str = "sync"  # sync | async
+    backend: str = "gymnasium"
+    max_episode_steps: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
+
+
+# ---------------------------------------------------------------------------- device
+
+
+@dataclass
+class DeviceConfig:
+    type: str = "auto"  # auto | cpu | cuda | cuda:<index>
+
+
+# ---------------------------------------------------------------------------- run level
+
+
+@dataclass
+class EvalConfig:
+    every: int = 10_000  # environment steps between evaluations (0: only at the end)
+    episodes: int = 10
+    deterministic: bool = True
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 10  # iterations between checkpoints (one is always written at the end)
+
+
+@dataclass
+class RunConfig:
+    algo: Any = None  # the groups' own schemas check these nodes
+    env: Any = None
+    device: Any = None
+    seed: int = 0
+    total_steps: int = 100_000  # environment steps
+    stop_return: float | None = None  # end once the evaluation mean reaches this
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    resume: str | None = None  # a run dir to continue
+
+
+def register_configs() -> None:
+    """Register the schemas in Hydra's ConfigStore at the root, so they are not listed as groups."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="_run_schema", node=RunConfig)
+    cs.store(name="_env_schema", node=EnvConfig)
+    cs.store(name="_device_schema", node=DeviceConfig)
+    for name, schema in ALGO_SCHEMAS.items():
+        cs.store(name=f"_{name}_schema", node=schema)
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def to_dataclass(schema: type, node: DictConfig, key: str) -> Any:
+    """Turn a config node into its dataclass; a key the schema lacks (added with +) is refused."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
+    except ConfigKeyError as err:  # omegaconf's messages are multi-line; keep the key and allowed keys
+        allowed = ", ".join(schema.__dataclass_fields__)
+        raise ConfigError(f"{key}.{err.key}".lstrip("."), f"unknown key; allowed: {allowed}") from None
+    except ValidationError as err:
+        message = str(err).splitlines()[0]
+        raise ConfigError(f"{key}.{err.key}".lstrip("."), message) from None
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(key, message)
+
+
+def check_run(cfg: RunConfig) -> None:
+    _check(cfg.total_steps > 0, "total_steps", f"must be > 0, got {cfg.total_steps}")
+    _check(cfg.eval.every >= 0, "eval.every", f"must be >= 0, got {cfg.eval.every}")
+    _check(cfg.eval.episodes > 0, "eval.episodes", f"must be > 0, got {cfg.eval.episodes}")
+    _check(cfg.checkpoint.every > 0, "checkpoint.every", f"must be > 0, got {cfg.checkpoint.every}")
+    _check(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
+
+
+def check_env(env: EnvConfig) -> None:
+    _check(env.num_envs > 0, "env.num_envs", f"must be > 0, got {env.num_envs}")
+    _check(env.vector in ("sync", "async"), "env.vector", f"must be sync or async, got {env.vector!r}")
+    _check(env.backend == "gymnasium", "env.backend", f"must be gymnasium, got {env.backend!r}")
+    if env.max_episode_steps is not None:
+        _check(env.max_episode_steps > 0, "env.max_episode_steps", "must be > 0 or null")
+
+
+def check_ppo(algo: PPOConfig, env: EnvConfig) -> None:
+    for key in ("N", "K", "S"):
+        value = getattr(algo, key)
+        _check(value > 0, f"algo.{key}", f"must be an integer > 0, got {value}")
+    _check(algo.lr > 0, "algo.lr", f"must be > 0, got {algo.lr}")
+    _check(0 < algo.gamma <= 1, "algo.gamma", f"must be in (0, 1], got {algo.gamma}")
+    _check(0 <= algo.gae_lambda <= 1, "algo.gae_lambda", f"must be in [0, 1], got {algo.gae_lambda}")
+    _check(0 < algo.clip < 1, "algo.clip", f"must be in (0, 1), got {algo.clip}")
+    _check(algo.vf_coef >= 0, "algo.vf_coef", f"must be >= 0, got {algo.vf_coef}")
+    _check(algo.ent_coef >= 0, "algo.ent_coef", f"must be >= 0, got {algo.ent_coef}")
+    _check(algo.max_grad_norm > 0, "algo.max_grad_norm", f"must be > 0, got {algo.max_grad_norm}")
+    if algo.target_kl is not None:
+        _check(algo.target_kl > 0, "algo.target_kl", f"must be > 0 or null, got {algo.target_kl}")
+    _check(all(h > 0 for h in algo.hidden), "algo.hidden", f"sizes must be > 0, got {algo.hidden}")
+    _check(algo.activation in ACTIVATIONS, "algo.activation", f"must be one of {', '.join(ACTIVATIONS)}")
+    _check(
+        algo.N % env.num_envs == 0,
+        "algo.N",
+        f"must be a multiple of env.num_envs={env.num_envs} (each env steps N/num_envs times), "
+        f"got {algo.N}",
+    )
+    _check(
+        algo.N % algo.S == 0,
+        "algo.S",
+        f"must divide algo.N={algo.N} into equal minibatches, got {algo.S}",
+    )
+
+
+ACTIVATIONS = ("tanh", "relu", "elu")
+ALGO_CHECKS = {"ppo": check_ppo}

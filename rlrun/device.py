@@ -1,0 +1,35 @@
+"""Choosing the torch device from the `device` config group."""
+
+from __future__ import annotations
+
+import torch
+
+from rlrun.config import ConfigError, DeviceConfig
+
+
+def resolve_device(cfg: DeviceConfig) -> torch.device:
+    """auto: CUDA when torch.cuda.is_available(), else the CPU; cuda refuses a machine without it."""
+    kind = cfg.type
+    if kind == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if kind == "cpu":
+        return torch.device("cpu")
+    if kind == "cuda" or kind.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ConfigError(
+                "device", f"{kind} asked for, but torch.cuda.is_available() is False (torch "
+                f"{torch.__version__}, {built}); use device=cpu or device=auto"
+            )
+        index = kind.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise ConfigError("device.type", f"{kind}: this machine has {torch.cuda.device_count()} GPU(s)")
+        return torch.device(kind)
+    raise ConfigError("device.type", f"must be auto, cpu, cuda or cuda:<index>, got {kind!r}")
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    reason = "" if torch.cuda.is_available() else ", CUDA not available"
+    return f"cpu ({torch.get_num_threads()} threads{reason})"

@@ -1,0 +1,87 @@
+"""gymnasium environments: a checked id, vector envs for training and evaluation."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+
+import gymnasium as gym
+
+from rlrun.config import ConfigError, EnvConfig
+
+
+def resolve_env_id(env: EnvConfig) -> str:
+    """Check that env.id is registered (importing `module:` first); return the id to make."""
+    env_id = env.id
+    if ":" in env_id:
+        module, env_id = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError("env.id", f"cannot import module {module!r}: {err}") from None
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(
+            "env.id", f"{env_id!r} is not a registered gymnasium id (see gymnasium.pprint_registry()){hint}"
+        )
+    return env_id
+
+
+def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    env_id = resolve_env_id(env)
+    kwargs = dict(env.kwargs)
+    if env.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = env.max_episode_steps
+    try:
+        return gym.make(env_id, render_mode=render_mode, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError("env.kwargs", f"gymnasium.make({env_id!r}) refused them: {err}") from None
+    except gym.error.Error as err:
+        raise ConfigError("env.id", f"gymnasium cannot make {env_id!r}: {err}") from None
+    except ImportError as err:  # e.g. box2d or mujoco not installed
+        raise ConfigError("env.id", f"{env_id!r} needs a package that is missing: {err}") from None
+
+
+def make_vector_env(
+    env: EnvConfig,
+    num_envs: int,
+    vector: str = "sync",
+    wrap_first: Callable[[gym.Env], gym.Env] | None = None,
+) -> gym.vector.VectorEnv:
+    """A vector env in SAME_STEP autoreset mode, with episode statistics.
+
+    SAME_STEP returns the true final observation in info["final_obs"] when an episode ends,
+    which is what bootstrapping a truncated episode needs. `wrap_first` wraps sub-env 0
+    (evaluation uses it to record a video).
+    """
+    make_env(env).close()  # fail here, with a clear message, rather than inside a worker
+
+    def factory(index: int) -> Callable[[], gym.Env]:
+        def thunk() -> gym.Env:
+            single = make_env(env, render_mode="rgb_array" if index == 0 and wrap_first else None)
+            return wrap_first(single) if index == 0 and wrap_first else single
+
+        return thunk
+
+    fns = [factory(i) for i in range(num_envs)]
+    mode = gym.vector.AutoresetMode.SAME_STEP
+    if vector == "async":
+        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+    else:
+        envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def check_spaces(envs: gym.vector.VectorEnv, algo: str) -> None:
+    """Refuse spaces the policy networks cannot handle, naming what is allowed."""
+    obs, act = envs.single_observation_space, envs.single_action_space
+    if not isinstance(obs, gym.spaces.Box | gym.spaces.Discrete):
+        raise ConfigError(
+            "env.id", f"algo={algo} needs a Box or Discrete observation space, this env has {obs}"
+        )
+    if not isinstance(act, gym.spaces.Box | gym.spaces.Discrete):
+        raise ConfigError(
+            "env.id", f"algo={algo} needs a Discrete or Box action space, this env has {act}"
+        )

@@ -1,0 +1,83 @@
+"""TensorBoard scalars, the HParams summary, a console progress bar, and summary.json."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summary
+from tqdm import tqdm
+
+SUMMARY = "summary.json"
+TB_DIR = "tb"
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, int | float | str | bool]:
+    """A nested config as {"algo.lr": 0.001, ...}, with values TensorBoard's HParams accepts."""
+    flat: dict[str, int | float | str | bool] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, int | float | str | bool):
+            flat[name] = value
+        else:  # None, lists, empty dicts
+            flat[name] = str(value)
+    return flat
+
+
+class Logger:
+    """One run's logs. The x axis of every curve is environment steps."""
+
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, progress: bool = True):
+        self.run_dir = Path(run_dir)
+        # purge_step drops events a resumed run is about to write again
+        self.writer = SummaryWriter(str(self.run_dir / TB_DIR), purge_step=start_step or None)
+        self.bar = tqdm(
+            total=total_steps, initial=start_step, unit="step", unit_scale=True,
+            dynamic_ncols=True, disable=not progress, mininterval=1.0,
+        )  # fmt: skip
+        self.last_return = math.nan
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def episodes(self, finished: list[tuple[float, int]], step: int) -> None:
+        for ret, length in finished:
+            self.writer.add_scalar("charts/episodic_return", ret, step)
+            self.writer.add_scalar("charts/episodic_length", length, step)
+        if finished:
+            self.last_return = sum(r for r, _ in finished) / len(finished)
+
+    def progress(self, step: int, sps: float, eval_mean: float | None = None) -> None:
+        self.bar.update(step - self.bar.n)
+        postfix = {"return": f"{self.last_return:.1f}", "sps": f"{sps:.0f}"}
+        if eval_mean is not None:
+            postfix["eval"] = f"{eval_mean:.1f}"
+        self.bar.set_postfix(postfix, refresh=False)
+
+    def message(self, text: str) -> None:
+        self.bar.write(text)
+
+    def hparams(self, config: dict[str, Any], metrics: dict[str, float], step: int) -> None:
+        """The flattened config and final metrics, in this run's own event file (HParams tab)."""
+        experiment, session_start, session_end = hparams_summary(flatten(config), metrics)
+        for summary in (experiment, session_start, session_end):
+            self.writer.file_writer.add_summary(summary)
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.flush()
+        self.writer.close()
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    path = Path(run_dir) / SUMMARY
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return path

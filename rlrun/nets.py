@@ -1,0 +1,119 @@
+"""Networks: MLP bodies, observation normalisation, categorical and Gaussian policy heads, V heads."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+
+
+def mlp(sizes: list[int], activation: str, out_gain: float) -> nn.Sequential:
+    """Linear layers with `activation` between them; orthogonal init (gain sqrt(2), last out_gain)."""
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        last = i == len(sizes) - 2
+        linear = nn.Linear(fan_in, fan_out)
+        nn.init.orthogonal_(linear.weight, out_gain if last else math.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class ObsEncoder(nn.Module):
+    """Observations to flat float vectors: Box flattened, Discrete one-hot; optional running
+    mean/std normalisation whose statistics live in buffers, so they are saved with the policy."""
+
+    def __init__(self, space: gym.Space, normalize: bool, clip: float = 10.0):
+        super().__init__()
+        self.discrete_n = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
+        self.dim = self.discrete_n or int(np.prod(space.shape))
+        self.normalize = normalize
+        self.clip = clip
+        self.register_buffer("mean", torch.zeros(self.dim))
+        self.register_buffer("var", torch.ones(self.dim))
+        self.register_buffer("count", torch.tensor(1e-4))
+
+    def flat(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.discrete_n:
+            return nn.functional.one_hot(obs.long(), self.discrete_n).float()
+        return obs.reshape(obs.shape[0], -1).float()
+
+    @torch.no_grad()
+    def update(self, obs: torch.Tensor) -> None:
+        """Fold a batch into the running statistics (parallel-variance formula)."""
+        if not self.normalize:
+            return
+        x = self.flat(obs)
+        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.count.fill_(total)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.flat(obs)
+        if self.normalize:
+            x = ((x - self.mean) / torch.sqrt(self.var + 1e-8)).clamp(-self.clip, self.clip)
+        return x
+
+
+class ActorCritic(nn.Module):
+    """Separate policy and value MLPs over a shared observation encoder.
+
+    Discrete actions get a categorical head; Box actions a diagonal Gaussian with a
+    state-independent log std. Actions are sampled unclipped (so log-probs are exact) and
+    clipped to the bounds only when sent to the environment (`to_env`).
+    """
+
+    def __init__(
+        self,
+        obs_space: gym.Space,
+        act_space: gym.Space,
+        hidden: list[int],
+        activation: str = "tanh",
+        normalize_obs: bool = False,
+        init_log_std: float = 0.0,
+    ):
+        super().__init__()
+        self.encoder = ObsEncoder(obs_space, normalize_obs)
+        self.discrete = isinstance(act_space, gym.spaces.Discrete)
+        out = int(act_space.n) if self.discrete else int(np.prod(act_space.shape))
+        self.actor = mlp([self.encoder.dim, *hidden, out], activation, out_gain=0.01)
+        self.critic = mlp([self.encoder.dim, *hidden, 1], activation, out_gain=1.0)
+        if not self.discrete:
+            self.log_std = nn.Parameter(torch.full((out,), float(init_log_std)))
+            self.act_shape = act_space.shape
+            self.register_buffer("low", torch.as_tensor(act_space.low, dtype=torch.float32))
+            self.register_buffer("high", torch.as_tensor(act_space.high, dtype=torch.float32))
+
+    def dist(self, obs: torch.Tensor) -> Distribution:
+        out = self.actor(self.encoder(obs))
+        if self.discrete:
+            return Categorical(logits=out)
+        return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.encoder(obs)).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        dist = self.dist(obs)
+        if deterministic:
+            return dist.probs.argmax(-1) if self.discrete else dist.mean
+        return dist.sample()
+
+    def to_env(self, action: torch.Tensor) -> np.ndarray:
+        """The action as the environment takes it: clipped to the Box bounds, in its shape."""
+        if self.discrete:
+            return action.cpu().numpy()
+        action = torch.max(torch.min(action, self.high), self.low)
+        return action.reshape(action.shape[0], *self.act_shape).cpu().numpy()

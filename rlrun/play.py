@@ -1,0 +1,56 @@
+"""`rlrun eval RUN_DIR`: load a run's config and checkpoint, play deterministic episodes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from rlrun.checkpoint import CHECKPOINT, load_checkpoint
+from rlrun.config import ConfigError, DeviceConfig
+from rlrun.device import resolve_device
+from rlrun.evaluate import Evaluator
+
+CONFIG = Path(".hydra") / "config.yaml"
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    episodes: int = 10,
+    video: bool = False,
+    device: str = "auto",
+    seed: int | None = None,
+) -> np.ndarray:
+    from rlrun.train import build_agent, parse_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
+        raise ConfigError(
+            "RUN_DIR", f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})"
+        )
+    if episodes <= 0:
+        raise ConfigError("episodes", f"must be > 0, got {episodes}")
+    if video and importlib.util.find_spec("moviepy") is None:
+        raise ConfigError("video", "video=true needs moviepy: pip install 'rlrun[video]'")
+    run = parse_config(OmegaConf.load(run_dir / CONFIG))
+    torch_device = resolve_device(DeviceConfig(type=device))
+    state = load_checkpoint(run_dir, map_location=torch_device)
+    video_dir = run_dir / "videos" if video else None
+    evaluator = Evaluator(run.env, episodes, seed=run.seed + 20_000 if seed is None else seed, video_dir=video_dir)
+    try:
+        envs = evaluator.envs
+        agent = build_agent(run, envs.single_observation_space, envs.single_action_space).to(torch_device)
+        agent.load_state_dict(state["algo"]["agent"])
+        returns = evaluator(agent, torch_device, deterministic=True)
+    finally:
+        evaluator.close()
+    print(
+        f"rlrun eval: {run.algo.name} on {run.env.id}, step {state['algo']['env_steps']}: return "
+        f"{returns.mean():.2f} +- {returns.std():.2f} over {episodes} episodes"
+    )
+    if video_dir is not None:
+        for path in sorted(video_dir.glob("*.mp4")):
+            print(f"rlrun eval: video {path}")
+    return returns
