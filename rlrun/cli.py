@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -54,15 +53,14 @@ def train_command(args: list[str]) -> int:
     resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
     if resume and not multirun and not any(a.startswith("hydra.run.dir=") for a in args):
         args = [*args, f"hydra.run.dir={resume[-1]}"]  # a resumed run keeps writing into its dir
-    if not multirun:  # Hydra logs a failed job's overrides; one run needs only our line
-        logging.getLogger("hydra.core.utils").addFilter(
-            lambda record: not record.getMessage().startswith("Error executing job")
-        )
     sys.argv = ["rlrun train", *args]
     try:
         from rlrun import train
 
+        train.captured_errors = None if multirun else []
         train.main()
+        if train.captured_errors:
+            raise train.captured_errors[0]
     except Interrupted as err:
         print(f"rlrun: {err}", file=sys.stderr)
         return 130
@@ -74,15 +72,29 @@ def train_command(args: list[str]) -> int:
     except Exception as err:
         if full_error:
             raise
-        code = 2 if isinstance(err, ConfigError) else 1
-        return fail(describe_error(err), code)
+        return fail(describe_error(err), 2 if is_user_error(err) else 1)
     return 0
+
+
+def is_user_error(err: BaseException) -> bool:
+    """Errors in the config or the command line, as opposed to failures while running."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from rlrun.config import ConfigError
+
+    return isinstance(err, ConfigError | HydraException | OmegaConfBaseException)
 
 
 def describe_error(err: BaseException) -> str:
     """One line for an exception raised by Hydra, OmegaConf or our checks: the key, what is allowed."""
     from hydra.errors import MissingConfigException
-    from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+    from omegaconf.errors import (
+        ConfigAttributeError,
+        ConfigKeyError,
+        MissingMandatoryValue,
+        OmegaConfBaseException,
+    )
 
     from rlrun.config import ConfigError
 
@@ -98,7 +110,7 @@ def describe_error(err: BaseException) -> str:
     cause = err.__cause__ if isinstance(err.__cause__, OmegaConfBaseException) else err
     if isinstance(cause, OmegaConfBaseException):
         key = getattr(cause, "full_key", None) or "?"
-        if isinstance(cause, ConfigKeyError):
+        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
             schema = getattr(cause, "object_type", None)
             fields = getattr(schema, "__dataclass_fields__", None)
             allowed = f"; allowed: {', '.join(fields)}" if fields else ""
@@ -146,7 +158,9 @@ def parse_options(args: list[str], allowed: dict) -> dict:
         try:
             options[key] = allowed[key](value)
         except ValueError:
-            raise UsageError(f"{key}={value!r}: expected {allowed[key].__name__.replace('parse_', '')}") from None
+            raise UsageError(
+                f"{key}={value!r}: expected {allowed[key].__name__.replace('parse_', '')}"
+            ) from None
     return options
 
 

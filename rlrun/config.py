@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import MissingMandatoryValue, ValidationError
 
 
 class ConfigError(ValueError):
@@ -115,15 +115,19 @@ def register_configs() -> None:
 
 
 def to_dataclass(schema: type, node: DictConfig, key: str) -> Any:
-    """Turn a config node into its dataclass; a key the schema lacks (added with +) is refused."""
+    """Turn a config node into its dataclass. Keys the schema lacks (added with +key=...) are
+    refused here, since Hydra lets `+` through a structured config."""
+    prefix = f"{key}." if key else ""
+    allowed = list(schema.__dataclass_fields__)
+    extra = [k for k in node if k not in allowed]
+    if extra:
+        raise ConfigError(f"{prefix}{extra[0]}", f"unknown key; allowed: {', '.join(allowed)}")
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
-    except ConfigKeyError as err:  # omegaconf's messages are multi-line; keep the key and allowed keys
-        allowed = ", ".join(schema.__dataclass_fields__)
-        raise ConfigError(f"{key}.{err.key}".lstrip("."), f"unknown key; allowed: {allowed}") from None
-    except ValidationError as err:
-        message = str(err).splitlines()[0]
-        raise ConfigError(f"{key}.{err.key}".lstrip("."), message) from None
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"{prefix}{err.full_key}", "a value is required here") from None
+    except ValidationError as err:  # omegaconf's messages are multi-line; keep the first
+        raise ConfigError(f"{prefix}{err.full_key}", str(err).splitlines()[0]) from None
 
 
 def _check(ok: bool, key: str, message: str) -> None:
@@ -161,12 +165,15 @@ def check_ppo(algo: PPOConfig, env: EnvConfig) -> None:
     if algo.target_kl is not None:
         _check(algo.target_kl > 0, "algo.target_kl", f"must be > 0 or null, got {algo.target_kl}")
     _check(all(h > 0 for h in algo.hidden), "algo.hidden", f"sizes must be > 0, got {algo.hidden}")
-    _check(algo.activation in ACTIVATIONS, "algo.activation", f"must be one of {', '.join(ACTIVATIONS)}")
+    _check(
+        algo.activation in ACTIVATIONS,
+        "algo.activation",
+        f"must be one of {', '.join(ACTIVATIONS)}",
+    )
     _check(
         algo.N % env.num_envs == 0,
         "algo.N",
-        f"must be a multiple of env.num_envs={env.num_envs} (each env steps N/num_envs times), "
-        f"got {algo.N}",
+        f"must be a multiple of env.num_envs={env.num_envs} (each env steps N/num_envs times), got {algo.N}",
     )
     _check(
         algo.N % algo.S == 0,

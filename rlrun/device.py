@@ -18,8 +18,9 @@ def resolve_device(cfg: DeviceConfig) -> torch.device:
         if not torch.cuda.is_available():
             built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
             raise ConfigError(
-                "device", f"{kind} asked for, but torch.cuda.is_available() is False (torch "
-                f"{torch.__version__}, {built}); use device=cpu or device=auto"
+                "device",
+                f"{kind} asked for, but torch.cuda.is_available() is False (torch "
+                f"{torch.__version__}, {built}); use device=cpu or device=auto",
             )
         index = kind.partition(":")[2]
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):

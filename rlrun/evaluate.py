@@ -20,10 +20,12 @@ class Evaluator:
     def __init__(self, env: EnvConfig, episodes: int, seed: int, video_dir: Path | None = None):
         wrap = None
         if video_dir is not None:
+
             def wrap(e: gym.Env) -> gym.Env:
                 return gym.wrappers.RecordVideo(
                     e, str(video_dir), episode_trigger=lambda i: i == 0, name_prefix="eval"
                 )
+
         self.envs = make_vector_env(env, episodes, wrap_first=wrap)
         self.episodes, self.seed = episodes, seed
 

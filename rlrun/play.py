@@ -28,7 +28,8 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
         raise ConfigError(
-            "RUN_DIR", f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})"
+            "RUN_DIR",
+            f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})",
         )
     if episodes <= 0:
         raise ConfigError("episodes", f"must be > 0, got {episodes}")
@@ -38,7 +39,9 @@ def evaluate_run(
     torch_device = resolve_device(DeviceConfig(type=device))
     state = load_checkpoint(run_dir, map_location=torch_device)
     video_dir = run_dir / "videos" if video else None
-    evaluator = Evaluator(run.env, episodes, seed=run.seed + 20_000 if seed is None else seed, video_dir=video_dir)
+    evaluator = Evaluator(
+        run.env, episodes, seed=run.seed + 20_000 if seed is None else seed, video_dir=video_dir
+    )
     try:
         envs = evaluator.envs
         agent = build_agent(run, envs.single_observation_space, envs.single_action_space).to(torch_device)

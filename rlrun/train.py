@@ -17,7 +17,6 @@ import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
 
 from rlrun.algos.ppo import PPO
 from rlrun.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
@@ -48,19 +47,15 @@ class Interrupted(Exception):
 
 def parse_config(cfg: DictConfig) -> RunConfig:
     """The composed config as dataclasses, range- and compatibility-checked (ConfigError if not)."""
-    try:
-        missing = [k for k in ("algo", "env", "device") if cfg.get(k) is None]
-        if missing:
-            raise ConfigError(missing[0], "choose an option for this group")
-        name = cfg.algo.get("name")
-        if name not in ALGO_SCHEMAS:
-            raise ConfigError("algo.name", f"must be one of {', '.join(ALGO_SCHEMAS)}, got {name!r}")
-        groups = {"algo": ALGO_SCHEMAS[name], "env": EnvConfig, "device": DeviceConfig}
-        parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
-        rest = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups])
-        run = to_dataclass(RunConfig, rest, "")
-    except MissingMandatoryValue as err:
-        raise ConfigError(str(err.full_key), "a value is required here") from None
+    missing = [k for k in ("algo", "env", "device") if cfg.get(k) is None]
+    if missing:
+        raise ConfigError(missing[0], "choose an option for this group")
+    name = cfg.algo.get("name")
+    if name not in ALGO_SCHEMAS:
+        raise ConfigError("algo.name", f"must be one of {', '.join(ALGO_SCHEMAS)}, got {name!r}")
+    groups = {"algo": ALGO_SCHEMAS[name], "env": EnvConfig, "device": DeviceConfig}
+    parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
+    run = to_dataclass(RunConfig, OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups]), "")
     run.algo, run.env, run.device = parsed["algo"], parsed["env"], parsed["device"]
     check_run(run)
     check_env(run.env)
@@ -77,7 +72,12 @@ def seed_everything(seed: int) -> None:
 def build_agent(run: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
     algo = run.algo
     return ActorCritic(
-        obs_space, act_space, list(algo.hidden), algo.activation, algo.normalize_obs, algo.init_log_std
+        obs_space,
+        act_space,
+        list(algo.hidden),
+        algo.activation,
+        algo.normalize_obs,
+        algo.init_log_std,
     )
 
 
@@ -105,7 +105,6 @@ def train(cfg: DictConfig, run_dir: Path, progress: bool = True) -> float:
     """Train as the config says, writing into run_dir; return the final evaluation mean."""
     run = parse_config(cfg)
     device = resolve_device(run.device)
-    print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
     resume_dir = Path(run.resume) if run.resume else run_dir
     if run.resume and not (resume_dir / CHECKPOINT).is_file():
         raise ConfigError("resume", f"{resume_dir} holds no {CHECKPOINT} to continue from")
@@ -115,6 +114,7 @@ def train(cfg: DictConfig, run_dir: Path, progress: bool = True) -> float:
     evaluator: Evaluator | None = None
     try:
         check_spaces(envs, run.algo.name)
+        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
         if run.algo.normalize_reward:
             envs = gym.wrappers.vector.NormalizeReward(envs, gamma=run.algo.gamma)
         agent = build_agent(run, envs.single_observation_space, envs.single_action_space).to(device)
@@ -124,7 +124,10 @@ def train(cfg: DictConfig, run_dir: Path, progress: bool = True) -> float:
         if (resume_dir / CHECKPOINT).is_file():
             state = load_checkpoint(resume_dir, map_location=device)
             restore(state, algo, envs)
-            print(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", flush=True)
+            print(
+                f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}",
+                flush=True,
+            )
         return run_loop(run, run_dir, algo, envs, evaluator, device, state, progress)
     finally:
         envs.close()
@@ -241,7 +244,10 @@ def run_loop(
         "stop_return": run.stop_return,
         "stopped_early": stopped_early,
     }
-    metrics = {"hparams/eval_return_mean": last_eval[1], "hparams/best_eval_return_mean": history["best"][1]}
+    metrics = {
+        "hparams/eval_return_mean": last_eval[1],
+        "hparams/best_eval_return_mean": history["best"][1],
+    }
     logger.hparams(asdict(run), metrics, algo.env_steps)
     logger.close()
     write_summary(run_dir, summary)
@@ -253,8 +259,20 @@ def run_loop(
     return last_eval[1]
 
 
+# The CLI sets this list for a single run: the task's error is kept here and reported by the CLI in
+# one line, instead of Hydra's job runner printing its own report first. Sweeps leave it None, so
+# Hydra marks the job failed, runs the others, and exits non-zero.
+captured_errors: list[Exception] | None = None
+
+
 @hydra.main(config_path="pkg://rlrun.conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
-    return train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    try:
+        return train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except Exception as err:
+        if captured_errors is None:
+            raise
+        captured_errors.append(err)
+        return None

@@ -1,11 +1,11 @@
 """Proximal policy optimisation (Schulman et al. 2017), as in the lecture:
 
-    repeat:
-      1. collect N transitions with pi_theta_old (env.num_envs environments, N / num_envs steps)
-      2. estimate advantages A_hat with GAE(lambda), bootstrapping at truncations
-      3. K epochs, each of S minibatches: maximise the clipped surrogate
-         L = E[min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t)],   r_t = pi_theta(a|s) / pi_theta_old(a|s)
-         minus vf_coef * value loss, plus ent_coef * entropy
+repeat:
+  1. collect N transitions with pi_theta_old (env.num_envs environments, N / num_envs steps)
+  2. estimate advantages A_hat with GAE(lambda), bootstrapping at truncations
+  3. K epochs, each of S minibatches: maximise the clipped surrogate
+     L = E[min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t)],   r_t = pi_theta(a|s) / pi_theta_old(a|s)
+     minus vf_coef * value loss, plus ent_coef * entropy
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ class PPO:
         # 3. K epochs of S minibatches on the clipped objective
         self.agent.train()
         minibatch = cfg.N // cfg.S
-        stats: dict[str, list[torch.Tensor]] = {k: [] for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")}
+        stats: dict[str, list[torch.Tensor]] = {
+            k: [] for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")
+        }
         for _epoch in range(cfg.K):
             order = torch.randperm(cfg.N, device=self.device)
             for start in range(0, cfg.N, minibatch):
@@ -116,7 +118,9 @@ class PPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.agent.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
-                for key, value in zip(stats, (policy_loss, v_loss, entropy, approx_kl, clipfrac), strict=True):
+                for key, value in zip(
+                    stats, (policy_loss, v_loss, entropy, approx_kl, clipfrac), strict=True
+                ):
                     stats[key].append(value.detach())
             if cfg.target_kl is not None and approx_kl > cfg.target_kl:
                 break  # the policy moved far enough from pi_old for this batch
@@ -125,8 +129,10 @@ class PPO:
         metrics["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
         var_returns = flat["returns"].var()
         metrics["losses/explained_variance"] = (
-            1 - (flat["returns"] - flat["values"]).var() / var_returns
-        ).item() if var_returns > 0 else float("nan")
+            (1 - (flat["returns"] - flat["values"]).var() / var_returns).item()
+            if var_returns > 0
+            else float("nan")
+        )
         return metrics
 
     def policy(self) -> ActorCritic:

@@ -24,7 +24,8 @@ def resolve_env_id(env: EnvConfig) -> str:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(
-            "env.id", f"{env_id!r} is not a registered gymnasium id (see gymnasium.pprint_registry()){hint}"
+            "env.id",
+            f"{env_id!r} is not a registered gymnasium id (see gymnasium.pprint_registry()){hint}",
         )
     return env_id
 
@@ -32,10 +33,12 @@ def resolve_env_id(env: EnvConfig) -> str:
 def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
     env_id = resolve_env_id(env)
     kwargs = dict(env.kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
     if env.max_episode_steps is not None:
         kwargs["max_episode_steps"] = env.max_episode_steps
     try:
-        return gym.make(env_id, render_mode=render_mode, **kwargs)
+        return gym.make(env_id, **kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError("env.kwargs", f"gymnasium.make({env_id!r}) refused them: {err}") from None
     except gym.error.Error as err:
@@ -82,6 +85,4 @@ def check_spaces(envs: gym.vector.VectorEnv, algo: str) -> None:
             "env.id", f"algo={algo} needs a Box or Discrete observation space, this env has {obs}"
         )
     if not isinstance(act, gym.spaces.Box | gym.spaces.Discrete):
-        raise ConfigError(
-            "env.id", f"algo={algo} needs a Discrete or Box action space, this env has {act}"
-        )
+        raise ConfigError("env.id", f"algo={algo} needs a Discrete or Box action space, this env has {act}")

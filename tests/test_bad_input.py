@@ -1,0 +1,67 @@
+"""Every user mistake ends before training, with a non-zero exit and one line that names the key."""
+
+import pytest
+
+from conftest import rlrun
+
+CASES = [
+    # (overrides, text the one line must contain)
+    (["algo.foo=1"], "algo.foo: unknown key; allowed: name, N, K, S, lr"),
+    (["+algo.foo=1"], "algo.foo: unknown key"),
+    (["foo=1"], "foo: unknown key; allowed: algo, env, device, seed"),
+    (["algo.lr=abc"], "algo.lr: Value 'abc' of type 'str' could not be converted to Float"),
+    (["algo.lr=-1"], "algo.lr: must be > 0"),
+    (["algo.clip=2"], "algo.clip: must be in (0, 1)"),
+    (["algo.N=0"], "algo.N: must be an integer > 0"),
+    (["algo.N=100"], "algo.N: must be a multiple of env.num_envs=8"),
+    (["algo.S=3"], "algo.S: must divide algo.N=256"),
+    (["algo.gamma=1.5"], "algo.gamma: must be in (0, 1]"),
+    (["algo=nope"], "algo=nope: no such option; choose one of: ppo"),
+    (["env=Nope"], "env=Nope: no such option; choose one of: Acrobot, CartPole"),
+    (["env=gym"], "env.id: a value is required"),
+    (["env=gym", "env.id=NoSuchEnv-v0"], "env.id: 'NoSuchEnv-v0' is not a registered gymnasium id"),
+    (["env=gym", "env.id=CartPol-v1"], "did you mean CartPole-v1"),
+    (["env.vector=threads"], "env.vector: must be sync or async"),
+    (["env.num_envs=0"], "env.num_envs: must be > 0"),
+    (["device=cuda"], "device: cuda asked for, but torch.cuda.is_available() is False"),
+    (["device=tpu"], "device=tpu: no such option; choose one of: auto, cpu, cuda"),
+    (["env=gym", "env.id=Blackjack-v1"], "env.id: algo=ppo needs a Box or Discrete observation space"),
+    (["env=gym", "env.id=fake_envs:MultiDiscreteToy-v0"], "env.id: algo=ppo needs a Discrete or Box action"),
+    (["env=gym", "env.id=no_such_module:X-v0"], "env.id: cannot import module 'no_such_module'"),
+    (["eval.episodes=0"], "eval.episodes: must be > 0"),
+    (["total_steps=-5"], "total_steps: must be > 0"),
+    (["resume=/nonexistent/run"], "resume: /nonexistent/run holds no checkpoint.pt"),
+    (["algo.lr=("], "Error parsing override 'algo.lr=('"),
+]
+
+
+@pytest.mark.parametrize("overrides,expected", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_bad_input_gives_one_line_and_nonzero_exit(overrides, expected, workdir):
+    result = rlrun("train", *overrides, cwd=workdir, timeout=120)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert lines == [lines[0]] and lines[0].startswith("rlrun: error: "), lines
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not list(workdir.rglob("checkpoint.pt")), "nothing may train"
+
+
+def test_full_error_env_var_shows_the_stack_trace(workdir):
+    result = rlrun("train", "algo.lr=-1", cwd=workdir, env={"HYDRA_FULL_ERROR": "1"})
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "algo.lr: must be > 0" in result.stderr
+
+
+def test_eval_of_a_folder_that_is_not_a_run_dir(workdir):
+    result = rlrun("eval", str(workdir), cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"rlrun: error: RUN_DIR: {workdir} is not a finished or checkpointed run dir "
+        "(needs .hydra/config.yaml and checkpoint.pt)"
+    ]
+
+
+def test_unknown_command(workdir):
+    result = rlrun("trian", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "rlrun: error: unknown command 'trian'; choose one of: train, eval"

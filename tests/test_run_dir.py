@@ -1,0 +1,130 @@
+"""A short real run: what lands in the run dir, TensorBoard read back with its own reader,
+rlrun eval with a video, seeding, stop_return, multirun and the help texts."""
+
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import rlrun, summary
+
+SHORT = ["algo=ppo", "env=CartPole", "total_steps=2048", "eval.every=1024", "eval.episodes=3"]
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("short")
+    result = rlrun("train", *SHORT, "hydra.run.dir=run", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("rlrun: device cpu")
+    return root / "run"
+
+
+def test_run_dir_holds_config_events_checkpoint_and_summary(short_run):
+    assert (short_run / ".hydra" / "config.yaml").is_file()
+    assert (short_run / "checkpoint.pt").is_file()
+    assert list((short_run / "tb").glob("events.out.tfevents.*"))
+    result = summary(short_run)
+    for key in (
+        "algo",
+        "env",
+        "seed",
+        "env_steps",
+        "wall_s",
+        "eval_return_mean",
+        "eval_return_std",
+        "eval_episodes",
+    ):
+        assert key in result
+    assert result["algo"] == "ppo" and result["env"] == "CartPole-v1" and result["env_steps"] == 2048
+    assert result["eval_episodes"] == 3
+
+
+def test_tensorboard_scalars_use_environment_steps(short_run):
+    events = EventAccumulator(str(short_run / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {
+        "charts/episodic_return", "charts/episodic_length", "eval/return_mean", "eval/return_std",
+        "losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clipfrac", "perf/sps",
+    }  # fmt: skip
+    assert expected <= tags
+    # 8 iterations of N=256 transitions: the policy loss is logged at steps 256, 512, ..., 2048
+    assert [e.step for e in events.Scalars("losses/policy")] == list(range(256, 2049, 256))
+    assert [e.step for e in events.Scalars("eval/return_mean")] == [1024, 2048]
+    assert events.Scalars("eval/return_mean")[-1].value == pytest.approx(
+        summary(short_run)["eval_return_mean"]
+    )
+
+
+def test_hparams_are_in_the_runs_own_event_file(short_run):
+    events = EventAccumulator(str(short_run / "tb"))
+    events.Reload()
+    plugin = events.PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(plugin)
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    start = plugin_data_pb2.HParamsPluginData.FromString(plugin["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert hparams["algo.lr"].number_value == pytest.approx(0.001)
+    assert hparams["env.id"].string_value == "CartPole-v1"
+    assert [p for p in (short_run / "tb").iterdir() if p.is_dir()] == [], "no sub-run folders"
+
+
+def test_eval_plays_the_checkpoint_and_writes_a_video(short_run):
+    result = rlrun("eval", str(short_run), "episodes=4", "video=true", cwd=short_run.parent)
+    assert result.returncode == 0, result.stderr
+    assert "over 4 episodes" in result.stdout
+    videos = list((short_run / "videos").glob("*.mp4"))
+    assert videos and videos[0].stat().st_size > 1000
+
+
+def test_same_seed_gives_the_same_summary(short_run):
+    again = short_run.parent / "again"
+    result = rlrun("train", *SHORT, f"hydra.run.dir={again}", cwd=short_run.parent)
+    assert result.returncode == 0, result.stderr
+    first, second = summary(short_run), summary(again)
+    for key in ("env_steps", "eval_return_mean", "eval_return_std", "best_eval_return_mean"):
+        assert first[key] == second[key]
+    other = short_run.parent / "other_seed"
+    rlrun("train", *SHORT, "seed=1", f"hydra.run.dir={other}", cwd=short_run.parent)
+    assert summary(other)["seed"] == 1
+
+
+def test_stop_return_ends_training_at_the_threshold(workdir):
+    result = rlrun(
+        "train", "total_steps=50000", "eval.every=512", "eval.episodes=3", "stop_return=30",
+        "hydra.run.dir=run", cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    done = summary(workdir / "run")
+    assert done["stopped_early"] and done["eval_return_mean"] >= 30 and done["env_steps"] < 50000
+
+
+def test_multirun_writes_one_run_dir_per_job(workdir):
+    result = rlrun(
+        "train", "-m", "seed=0,1", "total_steps=512", "eval.episodes=2", "hydra.sweep.dir=sweep", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    jobs = sorted((workdir / "sweep").glob("*/summary.json"))
+    assert [summary(j.parent)["seed"] for j in jobs] == [0, 1]
+
+
+def test_multirun_with_a_failing_job_runs_the_others_and_exits_nonzero(workdir):
+    result = rlrun(
+        "train", "-m", "algo.lr=-1,0.001", "total_steps=512", "eval.episodes=2", "hydra.sweep.dir=sweep",
+        cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "algo.lr: must be > 0" in result.stderr
+    assert (workdir / "sweep" / "1" / "summary.json").is_file()
+
+
+def test_help_lists_commands_and_config_groups(workdir):
+    top = rlrun("--help", cwd=workdir)
+    assert top.returncode == 0 and "train" in top.stdout and "eval" in top.stdout
+    train_help = rlrun("train", "--help", cwd=workdir)
+    assert train_help.returncode == 0
+    assert "algo: ppo" in train_help.stdout
+    assert "device: auto, cpu, cuda" in train_help.stdout
+    assert "env: Acrobot, CartPole, MountainCar, MountainCarContinuous, Pendulum, gym" in train_help.stdout
