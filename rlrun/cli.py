@@ -43,7 +43,6 @@ def fail(message: str, code: int) -> int:
 
 
 def train_command(args: list[str]) -> int:
-    from rlrun.config import ConfigError
     from rlrun.train import Interrupted
 
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -51,8 +50,8 @@ def train_command(args: list[str]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     multirun = any(a in ("-m", "--multirun") for a in args)
     resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
-    if resume and not multirun and not any(a.startswith("hydra.run.dir=") for a in args):
-        args = [*args, f"hydra.run.dir={resume[-1]}"]  # a resumed run keeps writing into its dir
+    if resume and not multirun:
+        args = resume_args(resume[-1], args)
     sys.argv = ["rlrun train", *args]
     try:
         from rlrun import train
@@ -74,6 +73,19 @@ def train_command(args: list[str]) -> int:
             raise
         return fail(describe_error(err), 2 if is_user_error(err) else 1)
     return 0
+
+
+def resume_args(run_dir: str, args: list[str]) -> list[str]:
+    """A resumed run keeps its own overrides (those given now win) and writes into its own dir."""
+    from omegaconf import OmegaConf
+
+    def key(override: str) -> str:
+        return override.split("=", 1)[0].lstrip("+~")
+
+    saved_file = os.path.join(run_dir, ".hydra", "overrides.yaml")
+    saved = list(OmegaConf.load(saved_file)) if os.path.isfile(saved_file) else []
+    given = {key(a) for a in args} | {"resume", "hydra.run.dir"}
+    return [o for o in saved if key(o) not in given] + args + [f"hydra.run.dir={run_dir}"]
 
 
 def is_user_error(err: BaseException) -> bool:
@@ -113,7 +125,7 @@ def describe_error(err: BaseException) -> str:
         if isinstance(cause, ConfigKeyError | ConfigAttributeError):
             schema = getattr(cause, "object_type", None)
             fields = getattr(schema, "__dataclass_fields__", None)
-            allowed = f"; allowed: {', '.join(fields)}" if fields else ""
+            allowed = f"; allowed: {', '.join(fields)}" if fields else f"; to add it: +{key}=..."
             return f"{key}: unknown key{allowed}"
         if isinstance(cause, MissingMandatoryValue):
             return f"{key}: a value is required here"

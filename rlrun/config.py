@@ -69,6 +69,7 @@ class EnvConfig:
 @dataclass
 class DeviceConfig:
     type: str = "auto"  # auto | cpu | cuda | cuda:<index>
+    threads: int | None = None  # torch CPU threads (null: torch's default)
 
 
 # ---------------------------------------------------------------------------- run level

@@ -10,6 +10,10 @@ from rlrun.config import ConfigError, DeviceConfig
 def resolve_device(cfg: DeviceConfig) -> torch.device:
     """auto: CUDA when torch.cuda.is_available(), else the CPU; cuda refuses a machine without it."""
     kind = cfg.type
+    if cfg.threads is not None:
+        if cfg.threads < 1:
+            raise ConfigError("device.threads", f"must be >= 1 or null, got {cfg.threads}")
+        torch.set_num_threads(cfg.threads)
     if kind == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cpu":

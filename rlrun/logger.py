@@ -34,8 +34,10 @@ class Logger:
 
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0, progress: bool = True):
         self.run_dir = Path(run_dir)
-        # purge_step drops events a resumed run is about to write again
-        self.writer = SummaryWriter(str(self.run_dir / TB_DIR), purge_step=start_step or None)
+        # A resumed run drops events logged after its checkpoint (step > start_step): it writes them again.
+        self.writer = SummaryWriter(
+            str(self.run_dir / TB_DIR), purge_step=start_step + 1 if start_step else None
+        )
         self.bar = tqdm(
             total=total_steps, initial=start_step, unit="step", unit_scale=True,
             dynamic_ncols=True, disable=not progress, mininterval=1.0,

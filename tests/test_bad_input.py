@@ -1,7 +1,6 @@
 """Every user mistake ends before training, with a non-zero exit and one line that names the key."""
 
 import pytest
-
 from conftest import rlrun
 
 CASES = [

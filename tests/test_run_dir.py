@@ -4,9 +4,8 @@ rlrun eval with a video, seeding, stop_return, multirun and the help texts."""
 from pathlib import Path
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from conftest import rlrun, summary
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 SHORT = ["algo=ppo", "env=CartPole", "total_steps=2048", "eval.every=1024", "eval.episodes=3"]
 

@@ -1,0 +1,28 @@
+"""Learning tests: the shipped defaults reach their thresholds with a fixed seed."""
+
+import pytest
+from conftest import rlrun, summary
+
+
+@pytest.mark.slow
+def test_ppo_cartpole_defaults_reach_475(workdir):
+    # The plain command a user runs (tuned defaults: 100k steps), with a fixed seed.
+    result = rlrun(
+        "train", "algo=ppo", "env=CartPole", "seed=0", "hydra.run.dir=run", cwd=workdir, timeout=900
+    )
+    assert result.returncode == 0, result.stderr
+    done = summary(workdir / "run")
+    assert done["env_steps"] <= 100_352  # 100k, rounded up to whole batches of N=256
+    assert done["eval_return_mean"] >= 475, done
+
+
+@pytest.mark.slow
+def test_ppo_acrobot_reaches_minus_100(workdir):
+    # stop_return ends the run at the first evaluation at or above -100 (within the 300k default).
+    result = rlrun(
+        "train", "algo=ppo", "env=Acrobot", "seed=0", "stop_return=-100", "hydra.run.dir=run",
+        cwd=workdir, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    done = summary(workdir / "run")
+    assert done["stopped_early"] and done["eval_return_mean"] >= -100, done
