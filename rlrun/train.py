@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rlrun.algos.ppo import PPO
-from rlrun.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from rlrun.checkpoint import CHECKPOINT, check_matches, load_checkpoint, save_checkpoint
 from rlrun.config import (
     ALGO_CHECKS,
     ALGO_SCHEMAS,
@@ -87,13 +87,18 @@ class StopFlag:
     signal stops at once (the last checkpoint stays)."""
 
     signum: int = 0
+    previous: dict = field(default_factory=dict)
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
-                signal.signal(sig, self.handle)
+                self.previous[sig] = signal.signal(sig, self.handle)
             except ValueError:  # not the main thread (some launchers): keep default handling
                 return
+
+    def uninstall(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def handle(self, signum: int, _frame: Any) -> None:
         if self.signum:
@@ -123,6 +128,7 @@ def train(cfg: DictConfig, run_dir: Path, progress: bool = True) -> float:
         state = None
         if (resume_dir / CHECKPOINT).is_file():
             state = load_checkpoint(resume_dir, map_location=device)
+            check_matches(state, resume_dir / CHECKPOINT, run.algo.name, run.env.id)
             restore(state, algo, envs)
             print(
                 f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}",
@@ -145,6 +151,7 @@ def checkpoint_state(run: RunConfig, algo: PPO, envs: gym.vector.VectorEnv, extr
             "python": random.getstate(),
             "numpy": np.random.get_state(),
             "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
         **extra,
     }
@@ -156,7 +163,9 @@ def restore(state: dict, algo: PPO, envs: gym.vector.VectorEnv) -> None:
         envs.return_rms = state["reward_norm"]
     random.setstate(state["rng"]["python"])
     np.random.set_state(state["rng"]["numpy"])
-    torch.set_rng_state(state["rng"]["torch"])
+    torch.set_rng_state(state["rng"]["torch"].cpu())
+    if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
 
 
 def run_loop(
@@ -225,6 +234,8 @@ def run_loop(
     except BaseException:
         logger.close()
         raise
+    finally:
+        stop.uninstall()
 
     wall_s = history["wall_s"] + time.perf_counter() - t0
     summary = {

@@ -127,3 +127,25 @@ def test_help_lists_commands_and_config_groups(workdir):
     assert "algo: ppo" in train_help.stdout
     assert "device: auto, cpu, cuda" in train_help.stdout
     assert "env: Acrobot, CartPole, MountainCar, MountainCarContinuous, Pendulum, gym" in train_help.stdout
+
+
+def test_a_run_dir_of_another_env_or_a_broken_checkpoint_is_refused(short_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(short_run, copy)
+    other = rlrun("train", "env=Acrobot", f"hydra.run.dir={copy}", cwd=tmp_path)
+    assert other.returncode == 2
+    assert other.stderr.strip().splitlines() == [
+        f"rlrun: error: {copy / 'checkpoint.pt'}: holds a run of algo=ppo on CartPole-v1, not algo=ppo on "
+        "Acrobot-v1; resume it with its own config or choose another run dir"
+    ]
+    data = (copy / "checkpoint.pt").read_bytes()
+    (copy / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    for args in (["eval", str(copy)], ["train", f"resume={copy}"]):
+        result = rlrun(*args, cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            f"rlrun: error: {copy / 'checkpoint.pt'}: cannot be read: truncated, or not a torch checkpoint"
+        ]
+    assert (copy / "checkpoint.pt").read_bytes() == data[: len(data) // 2], "nothing overwritten"
