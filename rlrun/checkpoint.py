@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from rlrun.config import ConfigError
+from rlrun.errors import ConfigError
 
 CHECKPOINT = "checkpoint.pt"
 

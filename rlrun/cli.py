@@ -5,6 +5,17 @@ from __future__ import annotations
 import os
 import sys
 
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import OmegaConf
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+)
+
+from rlrun.errors import ConfigError, Interrupted
+
 USAGE = """\
 usage: rlrun <command> [args]
 
@@ -43,7 +54,6 @@ def fail(message: str, code: int) -> int:
 
 
 def train_command(args: list[str]) -> int:
-    from rlrun.train import Interrupted
 
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     # Hydra re-raises instead of printing its own multi-line report; we print one line.
@@ -77,7 +87,6 @@ def train_command(args: list[str]) -> int:
 
 def resume_args(run_dir: str, args: list[str]) -> list[str]:
     """A resumed run keeps its own overrides (those given now win) and writes into its own dir."""
-    from omegaconf import OmegaConf
 
     def key(override: str) -> str:
         return override.split("=", 1)[0].lstrip("+~")
@@ -90,25 +99,12 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
 
 def is_user_error(err: BaseException) -> bool:
     """Errors in the config or the command line, as opposed to failures while running."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from rlrun.config import ConfigError
 
     return isinstance(err, ConfigError | HydraException | OmegaConfBaseException)
 
 
 def describe_error(err: BaseException) -> str:
     """One line for an exception raised by Hydra, OmegaConf or our checks: the key, what is allowed."""
-    from hydra.errors import MissingConfigException
-    from omegaconf.errors import (
-        ConfigAttributeError,
-        ConfigKeyError,
-        MissingMandatoryValue,
-        OmegaConfBaseException,
-    )
-
-    from rlrun.config import ConfigError
 
     if isinstance(err, ConfigError):
         return str(err)
@@ -139,7 +135,6 @@ def first_line(err: BaseException) -> str:
 
 
 def eval_command(args: list[str]) -> int:
-    from rlrun.config import ConfigError
 
     try:
         if not args or "=" in args[0]:

@@ -1,4 +1,5 @@
 """Structured configs (one dataclass per config group) and the checks that run before training.
+No torch here: mistakes are reported before torch is imported.
 
 Hydra refuses unknown keys and wrong types through these schemas; `validate` then checks
 ranges and compatibility and raises `ConfigError`, which the CLI prints as one line.
@@ -12,14 +13,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, ValidationError
 
-
-class ConfigError(ValueError):
-    """A user mistake in the config: `key` names the offending key, the message says what is allowed."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"{key}: {message}")
-
+from rlrun.errors import ConfigError
 
 # ---------------------------------------------------------------------------- algo
 
@@ -185,3 +179,21 @@ def check_ppo(algo: PPOConfig, env: EnvConfig) -> None:
 
 ACTIVATIONS = ("tanh", "relu", "elu")
 ALGO_CHECKS = {"ppo": check_ppo}
+
+
+def parse_config(cfg: DictConfig) -> RunConfig:
+    """The composed config as dataclasses, range- and compatibility-checked (ConfigError if not)."""
+    missing = [k for k in ("algo", "env", "device") if cfg.get(k) is None]
+    if missing:
+        raise ConfigError(missing[0], "choose an option for this group")
+    name = cfg.algo.get("name")
+    if name not in ALGO_SCHEMAS:
+        raise ConfigError("algo.name", f"must be one of {', '.join(ALGO_SCHEMAS)}, got {name!r}")
+    groups = {"algo": ALGO_SCHEMAS[name], "env": EnvConfig, "device": DeviceConfig}
+    parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
+    run = to_dataclass(RunConfig, OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups]), "")
+    run.algo, run.env, run.device = parsed["algo"], parsed["env"], parsed["device"]
+    check_run(run)
+    check_env(run.env)
+    ALGO_CHECKS[name](run.algo, run.env)
+    return run

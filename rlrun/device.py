@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from rlrun.config import ConfigError, DeviceConfig
+from rlrun.config import DeviceConfig
+from rlrun.errors import ConfigError
 
 
 def resolve_device(cfg: DeviceConfig) -> torch.device:

@@ -9,9 +9,11 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rlrun.checkpoint import CHECKPOINT, load_checkpoint
-from rlrun.config import ConfigError, DeviceConfig
+from rlrun.config import DeviceConfig, parse_config
 from rlrun.device import resolve_device
+from rlrun.errors import ConfigError
 from rlrun.evaluate import Evaluator
+from rlrun.runner import build_agent
 
 CONFIG = Path(".hydra") / "config.yaml"
 
@@ -23,8 +25,6 @@ def evaluate_run(
     device: str = "auto",
     seed: int | None = None,
 ) -> np.ndarray:
-    from rlrun.train import build_agent, parse_config
-
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
         raise ConfigError(

@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import gymnasium as gym
 
-from rlrun.config import ConfigError, EnvConfig
+from rlrun.config import EnvConfig
+from rlrun.errors import ConfigError
 
 
 def resolve_env_id(env: EnvConfig) -> str:

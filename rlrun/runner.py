@@ -1,0 +1,235 @@
+"""The runner: checked config -> components -> training loop (evaluate, log, checkpoint) -> summary.
+
+No Hydra here: it takes the dataclasses of rlrun.config and plain objects. Algorithms expose
+`iterate()`, `env_steps`, `iteration`, `policy()` and `state_dict()`; the loop around them, the
+same for every algorithm, lives once, here.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlrun.algos.ppo import PPO
+from rlrun.checkpoint import CHECKPOINT, check_matches, load_checkpoint, save_checkpoint
+from rlrun.config import RunConfig
+from rlrun.device import describe, resolve_device
+from rlrun.envs import check_spaces, make_vector_env
+from rlrun.errors import ConfigError, Interrupted
+from rlrun.evaluate import Evaluator
+from rlrun.logger import Logger, write_summary
+from rlrun.nets import ActorCritic
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_agent(run: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
+    algo = run.algo
+    return ActorCritic(
+        obs_space,
+        act_space,
+        list(algo.hidden),
+        algo.activation,
+        algo.normalize_obs,
+        algo.init_log_std,
+    )
+
+
+@dataclass
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the loop stops at the end of the current iteration. A second
+    signal stops at once (the last checkpoint stays)."""
+
+    signum: int = 0
+    previous: dict = field(default_factory=dict)
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self.handle)
+            except ValueError:  # not the main thread (some launchers): keep default handling
+                return
+
+    def uninstall(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+
+def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
+    """Train as the (checked) config says, writing into run_dir; return the final evaluation mean."""
+    device = resolve_device(run.device)
+    resume_dir = Path(run.resume) if run.resume else run_dir
+    if run.resume and not (resume_dir / CHECKPOINT).is_file():
+        raise ConfigError("resume", f"{resume_dir} holds no {CHECKPOINT} to continue from")
+
+    seed_everything(run.seed)
+    envs = make_vector_env(run.env, run.env.num_envs, run.env.vector)
+    evaluator: Evaluator | None = None
+    try:
+        check_spaces(envs, run.algo.name)
+        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
+        if run.algo.normalize_reward:
+            envs = gym.wrappers.vector.NormalizeReward(envs, gamma=run.algo.gamma)
+        agent = build_agent(run, envs.single_observation_space, envs.single_action_space).to(device)
+        algo = PPO(run.algo, envs, agent, device, run.total_steps, run.seed)
+        evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000)
+        state = None
+        if (resume_dir / CHECKPOINT).is_file():
+            state = load_checkpoint(resume_dir, map_location=device)
+            check_matches(state, resume_dir / CHECKPOINT, run.algo.name, run.env.id)
+            restore(state, algo, envs)
+            print(
+                f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}",
+                flush=True,
+            )
+        return run_loop(run, run_dir, algo, envs, evaluator, device, state, progress)
+    finally:
+        envs.close()
+        if evaluator is not None:
+            evaluator.close()
+
+
+def checkpoint_state(run: RunConfig, algo: PPO, envs: gym.vector.VectorEnv, extra: dict) -> dict:
+    return {
+        "algo_name": run.algo.name,
+        "config": asdict(run),
+        "algo": algo.state_dict(),
+        "reward_norm": getattr(envs, "return_rms", None),
+        "rng": {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        },
+        **extra,
+    }
+
+
+def restore(state: dict, algo: PPO, envs: gym.vector.VectorEnv) -> None:
+    algo.load_state_dict(state["algo"])
+    if state.get("reward_norm") is not None and hasattr(envs, "return_rms"):
+        envs.return_rms = state["reward_norm"]
+    random.setstate(state["rng"]["python"])
+    np.random.set_state(state["rng"]["numpy"])
+    torch.set_rng_state(state["rng"]["torch"].cpu())
+    if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+
+
+def run_loop(
+    run: RunConfig,
+    run_dir: Path,
+    algo: PPO,
+    envs: gym.vector.VectorEnv,
+    evaluator: Evaluator,
+    device: torch.device,
+    state: dict | None,
+    progress: bool,
+) -> float:
+    """Iterate until total_steps (or stop_return); evaluate, log and checkpoint along the way."""
+    start_step = algo.env_steps
+    history = (state or {}).get("history", {"wall_s": 0.0, "best": None, "evals": []})
+    logger = Logger(run_dir, run.total_steps, start_step, progress)
+    stop = StopFlag()
+    stop.install()
+    t0 = time.perf_counter()
+    eval_time = 0.0
+    last_eval: tuple[int, float, float] | None = None
+    stopped_early = False
+
+    def evaluate() -> tuple[int, float, float]:
+        nonlocal eval_time
+        t = time.perf_counter()
+        returns = evaluator(algo.policy(), device, run.eval.deterministic)
+        eval_time += time.perf_counter() - t
+        result = (algo.env_steps, float(returns.mean()), float(returns.std()))
+        logger.scalars({"eval/return_mean": result[1], "eval/return_std": result[2]}, algo.env_steps)
+        history["evals"].append(result)
+        if history["best"] is None or result[1] > history["best"][1]:
+            history["best"] = result
+        return result
+
+    def save() -> None:
+        history_now = dict(history, wall_s=history["wall_s"] + time.perf_counter() - t0)
+        save_checkpoint(run_dir, checkpoint_state(run, algo, envs, {"history": history_now}))
+
+    try:
+        while algo.env_steps < run.total_steps:
+            metrics = algo.iterate()
+            step = algo.env_steps
+            sps = (step - start_step) / max(time.perf_counter() - t0 - eval_time, 1e-9)
+            logger.scalars({**metrics, "perf/sps": sps}, step)
+            logger.episodes(algo.collector.pop_episodes(), step)
+            if run.eval.every and step // run.eval.every > (step - run.algo.N) // run.eval.every:
+                last_eval = evaluate()
+                if run.stop_return is not None and last_eval[1] >= run.stop_return:
+                    logger.message(f"rlrun: evaluation mean {last_eval[1]:.2f} >= stop_return at step {step}")
+                    stopped_early = True
+                    break
+            if algo.iteration % run.checkpoint.every == 0:
+                save()
+            logger.progress(step, sps, last_eval[1] if last_eval else None)
+            if stop.signum:
+                save()
+                logger.close()
+                raise Interrupted(
+                    f"stopped by {signal.Signals(stop.signum).name} at step {step}; checkpoint saved; "
+                    f"continue with: rlrun train resume={run_dir}"
+                )
+        if last_eval is None or last_eval[0] != algo.env_steps:
+            last_eval = evaluate()
+        save()
+    except BaseException:
+        logger.close()
+        raise
+    finally:
+        stop.uninstall()
+
+    wall_s = history["wall_s"] + time.perf_counter() - t0
+    summary = {
+        "algo": run.algo.name,
+        "env": run.env.id,
+        "seed": run.seed,
+        "device": str(device),
+        "env_steps": algo.env_steps,
+        "iterations": algo.iteration,
+        "wall_s": round(wall_s, 3),
+        "sps": round((algo.env_steps - start_step) / max(time.perf_counter() - t0 - eval_time, 1e-9), 1),
+        "eval_return_mean": last_eval[1],
+        "eval_return_std": last_eval[2],
+        "eval_episodes": run.eval.episodes,
+        "best_eval_return_mean": history["best"][1],
+        "best_eval_step": history["best"][0],
+        "stop_return": run.stop_return,
+        "stopped_early": stopped_early,
+    }
+    metrics = {
+        "hparams/eval_return_mean": last_eval[1],
+        "hparams/best_eval_return_mean": history["best"][1],
+    }
+    logger.hparams(asdict(run), metrics, algo.env_steps)
+    logger.close()
+    write_summary(run_dir, summary)
+    print(
+        f"rlrun: done: {algo.env_steps} steps in {wall_s:.1f}s; evaluation return "
+        f"{last_eval[1]:.2f} +- {last_eval[2]:.2f} over {run.eval.episodes} episodes",
+        flush=True,
+    )
+    return last_eval[1]
