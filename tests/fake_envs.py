@@ -18,3 +18,25 @@ class MultiDiscreteToy(gym.Env):
 
 
 gym.register("MultiDiscreteToy-v0", entry_point=MultiDiscreteToy)
+
+
+class NanRewardToy(gym.Env):
+    """Rewards 1 for its first 300 steps (over all episodes), then NaN: a numerical fault."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.steps += 1
+        reward = 1.0 if self.steps <= 300 else float("nan")
+        return np.zeros(2, np.float32), reward, self.steps % 50 == 0, False, {}
+
+
+gym.register("NanRewardToy-v0", entry_point=NanRewardToy)

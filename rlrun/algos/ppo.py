@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rlrun.config import PPOConfig
+from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic
 from rlrun.rollout import Collector, gae
 
@@ -93,9 +94,8 @@ class PPO:
         # 3. K epochs of S minibatches on the clipped objective
         self.agent.train()
         minibatch = cfg.N // cfg.S
-        stats: dict[str, list[torch.Tensor]] = {
-            k: [] for k in ("policy", "value", "entropy", "approx_kl", "clipfrac")
-        }
+        tags = [f"losses/{k}" for k in ("policy", "value", "entropy", "approx_kl", "clipfrac", "grad_norm")]
+        stats: list[torch.Tensor] = []
         for _epoch in range(cfg.K):
             order = torch.randperm(cfg.N, device=self.device)
             for start in range(0, cfg.N, minibatch):
@@ -116,19 +116,21 @@ class PPO:
 
                 self.optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.agent.parameters(), cfg.max_grad_norm)
+                grad_norm = nn.utils.clip_grad_norm_(self.agent.parameters(), cfg.max_grad_norm)
+                values = torch.stack([policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]).detach()
+                check_finite(
+                    dict(zip(tags, values.tolist(), strict=True)),
+                    f"at iteration {self.iteration} (step {self.env_steps})",
+                )
                 self.optimizer.step()
-                for key, value in zip(
-                    stats, (policy_loss, v_loss, entropy, approx_kl, clipfrac), strict=True
-                ):
-                    stats[key].append(value.detach())
+                stats.append(values)
             if cfg.target_kl is not None and approx_kl > cfg.target_kl:
                 break  # the policy moved far enough from pi_old for this batch
 
-        metrics = {f"losses/{k}": torch.stack(v).mean().item() for k, v in stats.items()}
+        metrics = dict(zip(tags, torch.stack(stats).mean(0).tolist(), strict=True))
         metrics["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
         var_returns = flat["returns"].var()
-        metrics["losses/explained_variance"] = (
+        metrics["diagnostics/explained_variance"] = (
             (1 - (flat["returns"] - flat["values"]).var() / var_returns).item()
             if var_returns > 0
             else float("nan")
