@@ -77,10 +77,15 @@ class Collector:
     the episodes that finished (undiscounted, unnormalised returns)."""
 
     def __init__(self, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int):
-        self.envs, self.agent, self.device = envs, agent, device
-        self.obs, _ = envs.reset(seed=seed)
-        envs.action_space.seed(seed)
+        self.envs, self.agent, self.device, self.seed = envs, agent, device, seed
+        self.obs: np.ndarray | None = None  # reset on first use, unless restored from a checkpoint
         self.finished: list[tuple[float, int]] = []  # (return, length) since the last pop
+
+    def state_dict(self) -> dict:
+        return {"obs": self.obs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.obs = state["obs"]
 
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)
@@ -91,6 +96,8 @@ class Collector:
 
     @torch.no_grad()
     def collect(self, num_steps: int) -> Rollout:
+        if self.obs is None:
+            self.obs, _ = self.envs.reset(seed=self.seed)
         E = self.envs.num_envs
         steps: dict[str, list[torch.Tensor]] = {k: [] for k in Rollout.__dataclass_fields__}
         for _ in range(num_steps):

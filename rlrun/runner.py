@@ -7,6 +7,7 @@ same for every algorithm, lives once, here.
 
 from __future__ import annotations
 
+import pickle
 import random
 import signal
 import time
@@ -79,6 +80,11 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
     if run.resume and not (resume_dir / CHECKPOINT).is_file():
         raise ConfigError("resume", f"{resume_dir} holds no {CHECKPOINT} to continue from")
 
+    state = None
+    if (resume_dir / CHECKPOINT).is_file():
+        state = load_checkpoint(resume_dir, map_location=device)
+        check_matches(state, resume_dir / CHECKPOINT, run.algo.name, run.env.id)
+
     seed_everything(run.seed)
     envs = make_vector_env(run.env, run.env.num_envs, run.env.vector)
     evaluator: Evaluator | None = None
@@ -87,18 +93,15 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
         print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
         if run.algo.normalize_reward:
             envs = gym.wrappers.vector.NormalizeReward(envs, gamma=run.algo.gamma)
+        if state is not None and state["envs"] is not None:
+            envs.close()
+            envs = pickle.loads(state["envs"])  # every episode continues where it was
         agent = build_agent(run, envs.single_observation_space, envs.single_action_space).to(device)
         algo = PPO(run.algo, envs, agent, device, run.total_steps, run.seed)
         evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000)
-        state = None
-        if (resume_dir / CHECKPOINT).is_file():
-            state = load_checkpoint(resume_dir, map_location=device)
-            check_matches(state, resume_dir / CHECKPOINT, run.algo.name, run.env.id)
+        if state is not None:
             restore(state, algo, envs)
-            print(
-                f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}",
-                flush=True,
-            )
+            print(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", flush=True)
         return run_loop(run, run_dir, algo, envs, evaluator, device, state, progress)
     finally:
         envs.close()
@@ -111,6 +114,7 @@ def checkpoint_state(run: RunConfig, algo: PPO, envs: gym.vector.VectorEnv, extr
         "algo_name": run.algo.name,
         "config": asdict(run),
         "algo": algo.state_dict(),
+        "envs": snapshot(envs),
         "reward_norm": getattr(envs, "return_rms", None),
         "rng": {
             "python": random.getstate(),
@@ -122,10 +126,23 @@ def checkpoint_state(run: RunConfig, algo: PPO, envs: gym.vector.VectorEnv, extr
     }
 
 
+def snapshot(envs: gym.vector.VectorEnv) -> bytes | None:
+    """The whole env stack pickled (states, RNGs, wrapper statistics), for an exact resume. Only
+    sync vector envs can be: async ones live in subprocesses, and a custom env may refuse."""
+    if not isinstance(envs.unwrapped, gym.vector.SyncVectorEnv):
+        return None
+    try:
+        return pickle.dumps(envs)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+
+
 def restore(state: dict, algo: PPO, envs: gym.vector.VectorEnv) -> None:
     algo.load_state_dict(state["algo"])
-    if state.get("reward_norm") is not None and hasattr(envs, "return_rms"):
-        envs.return_rms = state["reward_norm"]
+    if state["envs"] is None:  # fresh episodes, but the reward statistics carry on
+        algo.collector.obs = None
+        if state["reward_norm"] is not None:
+            envs.return_rms = state["reward_norm"]
     random.setstate(state["rng"]["python"])
     np.random.set_state(state["rng"]["numpy"])
     torch.set_rng_state(state["rng"]["torch"].cpu())

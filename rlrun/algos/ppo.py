@@ -146,6 +146,7 @@ class PPO:
             "optimizer": self.optimizer.state_dict(),
             "iteration": self.iteration,
             "env_steps": self.env_steps,
+            "collector": self.collector.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -153,3 +154,4 @@ class PPO:
         self.optimizer.load_state_dict(state["optimizer"])
         self.iteration = state["iteration"]
         self.env_steps = state["env_steps"]
+        self.collector.load_state_dict(state["collector"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 from collections.abc import Callable
 
@@ -62,20 +63,21 @@ def make_vector_env(
     """
     make_env(env).close()  # fail here, with a clear message, rather than inside a worker
 
-    def factory(index: int) -> Callable[[], gym.Env]:
-        def thunk() -> gym.Env:
-            single = make_env(env, render_mode="rgb_array" if index == 0 and wrap_first else None)
-            return wrap_first(single) if index == 0 and wrap_first else single
-
-        return thunk
-
-    fns = [factory(i) for i in range(num_envs)]
+    # partials of module-level functions (not closures), so a sync vector env can be pickled
+    # whole into a checkpoint and a resumed run continues every episode exactly
+    fns: list[Callable[[], gym.Env]] = [functools.partial(make_env, env) for _ in range(num_envs)]
+    if wrap_first is not None:
+        fns[0] = functools.partial(_make_wrapped, env, wrap_first)
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vector == "async":
         envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
     else:
         envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def _make_wrapped(env: EnvConfig, wrap: Callable[[gym.Env], gym.Env]) -> gym.Env:
+    return wrap(make_env(env, render_mode="rgb_array"))
 
 
 def check_spaces(envs: gym.vector.VectorEnv, algo: str) -> None:
