@@ -73,6 +73,9 @@ class Logger:
         for tag, value in metrics.items():
             self.writer.add_scalar(tag, value, step)
 
+    def flush(self) -> None:
+        self.writer.flush()
+
     def close(self) -> None:
         self.bar.close()
         self.writer.flush()

@@ -184,6 +184,8 @@ def run_loop(
         return result
 
     def save() -> None:
+        # logs first: a SIGKILL after this loses nothing the checkpoint holds
+        logger.flush()
         history_now = dict(history, wall_s=history["wall_s"] + time.perf_counter() - t0)
         save_checkpoint(run_dir, checkpoint_state(run, algo, envs, {"history": history_now}))
 
