@@ -7,6 +7,7 @@ ranges and compatibility and raises `ConfigError`, which the CLI prints as one l
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,7 +131,15 @@ def _check(ok: bool, key: str, message: str) -> None:
         raise ConfigError(key, message)
 
 
+def check_finite(cfg: Any, prefix: str) -> None:
+    """NaN and Inf parse as floats; no float key of ours accepts them."""
+    for name, value in vars(cfg).items():
+        if isinstance(value, float):
+            _check(math.isfinite(value), f"{prefix}{name}", f"must be a finite number, got {value}")
+
+
 def check_run(cfg: RunConfig) -> None:
+    check_finite(cfg, "")
     _check(cfg.total_steps > 0, "total_steps", f"must be > 0, got {cfg.total_steps}")
     _check(cfg.eval.every >= 0, "eval.every", f"must be >= 0, got {cfg.eval.every}")
     _check(cfg.eval.episodes > 0, "eval.episodes", f"must be > 0, got {cfg.eval.episodes}")
@@ -147,6 +156,7 @@ def check_env(env: EnvConfig) -> None:
 
 
 def check_ppo(algo: PPOConfig, env: EnvConfig) -> None:
+    check_finite(algo, "algo.")
     for key in ("N", "K", "S"):
         value = getattr(algo, key)
         _check(value > 0, f"algo.{key}", f"must be an integer > 0, got {value}")

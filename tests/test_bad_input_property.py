@@ -1,0 +1,104 @@
+"""Property-based: whatever wrong type, out-of-range number, unknown key or unknown group option
+reaches `rlrun train`, it ends before training with a non-zero exit and one line naming the key."""
+
+import string
+import tempfile
+from pathlib import Path
+
+from conftest import rlrun
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+NUMERIC_KEYS = {
+    # key: (type, predicate that holds for every *allowed* value)
+    "algo.lr": (float, lambda x: x > 0),
+    "algo.gamma": (float, lambda x: 0 < x <= 1),
+    "algo.gae_lambda": (float, lambda x: 0 <= x <= 1),
+    "algo.clip": (float, lambda x: 0 < x < 1),
+    "algo.vf_coef": (float, lambda x: x >= 0),
+    "algo.max_grad_norm": (float, lambda x: x > 0),
+    "algo.N": (int, lambda x: x > 0),
+    "algo.K": (int, lambda x: x > 0),
+    "algo.S": (int, lambda x: x > 0),
+    "env.num_envs": (int, lambda x: x > 0),
+    "total_steps": (int, lambda x: x > 0),
+    "eval.episodes": (int, lambda x: x > 0),
+    "checkpoint.every": (int, lambda x: x > 0),
+    "seed": (int, lambda x: x >= 0),
+}
+KNOWN = {"ppo", "CartPole", "Acrobot", "MountainCar", "MountainCarContinuous", "Pendulum", "gym"}
+KNOWN |= {"auto", "cpu", "cuda", "true", "false", "null", "nan", "inf", "yes", "no", "on", "off"}
+words = st.text(string.ascii_letters, min_size=1, max_size=10).filter(lambda w: w.lower() not in KNOWN)
+
+
+@st.composite
+def wrong_type(draw):
+    return draw(st.sampled_from(sorted(NUMERIC_KEYS))), draw(words)
+
+
+@st.composite
+def out_of_range(draw):
+    key = draw(st.sampled_from(sorted(NUMERIC_KEYS)))
+    kind, allowed = NUMERIC_KEYS[key]
+    numbers = st.integers(-(10**6), 10**6) if kind is int else st.floats(-1e6, 1e6, allow_nan=False)
+    return key, draw(numbers.filter(lambda x: not allowed(x)))
+
+
+@st.composite
+def unknown_key(draw):
+    prefix = draw(st.sampled_from(["", "algo.", "env.", "eval.", "checkpoint.", "device."]))
+    return prefix + draw(words.filter(lambda w: w not in KNOWN_KEYS)), draw(st.integers(0, 9))
+
+
+KNOWN_KEYS = {k.split(".")[-1] for k in NUMERIC_KEYS} | {
+    "name", "anneal_lr", "clip_vloss", "ent_coef", "target_kl", "norm_adv", "normalize_obs",
+    "normalize_reward", "hidden", "activation", "init_log_std", "id", "vector", "backend",
+    "max_episode_steps", "kwargs", "type", "threads", "every", "deterministic", "stop_return",
+    "resume", "algo", "env", "device", "eval", "checkpoint", "tuned", "hydra",
+}  # fmt: skip
+
+
+@st.composite
+def unknown_option(draw):
+    return draw(st.sampled_from(["algo", "env", "device"])), draw(words)
+
+
+def check_one_line(override: str, names: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = rlrun("train", override, cwd=Path(tmp), timeout=120)
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        assert result.returncode == 2, (override, result.stderr)
+        assert len(lines) == 1 and lines[0].startswith("rlrun: error: "), (override, lines)
+        assert names in lines[0], (override, lines[0])
+        assert not list(Path(tmp).rglob("checkpoint.pt"))
+
+
+FEW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FEW
+@given(wrong_type())
+def test_wrong_types(case):
+    key, value = case
+    check_one_line(f"{key}={value}", key)
+
+
+@FEW
+@given(out_of_range())
+def test_out_of_range_numbers(case):
+    key, value = case
+    check_one_line(f"{key}={value}", key)
+
+
+@FEW
+@given(unknown_key())
+def test_unknown_keys(case):
+    key, value = case
+    check_one_line(f"{key}={value}", key)
+
+
+@FEW
+@given(unknown_option())
+def test_unknown_group_options(case):
+    group, option = case
+    check_one_line(f"{group}={option}", f"{group}={option}: no such option")
