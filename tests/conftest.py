@@ -26,6 +26,15 @@ def rlrun(
     )  # fmt: skip
 
 
+def assert_one_line_error(result: subprocess.CompletedProcess, expected: str, cwd: Path) -> None:
+    """A user mistake: exit 2, one line on the console that says `expected`, nothing trained."""
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("rlrun: error: "), lines
+    assert expected in lines[0], lines[0]
+    assert not list(cwd.rglob("checkpoint.pt")), "nothing may train"
+
+
 def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 

@@ -1,7 +1,7 @@
 """Every user mistake ends before training, with a non-zero exit and one line that names the key."""
 
 import pytest
-from conftest import rlrun
+from conftest import assert_one_line_error, rlrun
 
 CASES = [
     # (overrides, text the one line must contain)
@@ -36,13 +36,7 @@ CASES = [
 
 @pytest.mark.parametrize("overrides,expected", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_gives_one_line_and_nonzero_exit(overrides, expected, workdir):
-    result = rlrun("train", *overrides, cwd=workdir, timeout=120)
-    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    assert result.returncode == 2, result.stderr
-    assert lines == [lines[0]] and lines[0].startswith("rlrun: error: "), lines
-    assert expected in lines[0]
-    assert "Traceback" not in result.stderr
-    assert not list(workdir.rglob("checkpoint.pt")), "nothing may train"
+    assert_one_line_error(rlrun("train", *overrides, cwd=workdir, timeout=120), expected, workdir)
 
 
 def test_full_error_env_var_shows_the_stack_trace(workdir):

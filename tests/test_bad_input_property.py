@@ -5,7 +5,7 @@ import string
 import tempfile
 from pathlib import Path
 
-from conftest import rlrun
+from conftest import assert_one_line_error, rlrun
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,12 +65,7 @@ def unknown_option(draw):
 
 def check_one_line(override: str, names: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        result = rlrun("train", override, cwd=Path(tmp), timeout=120)
-        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-        assert result.returncode == 2, (override, result.stderr)
-        assert len(lines) == 1 and lines[0].startswith("rlrun: error: "), (override, lines)
-        assert names in lines[0], (override, lines[0])
-        assert not list(Path(tmp).rglob("checkpoint.pt"))
+        assert_one_line_error(rlrun("train", override, cwd=Path(tmp), timeout=120), names, Path(tmp))
 
 
 FEW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

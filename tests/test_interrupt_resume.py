@@ -23,17 +23,22 @@ def uninterrupted(tmp_path_factory):
     return root / "run"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_saves_a_checkpoint_and_resume_ends_as_if_never_stopped(sig, uninterrupted, workdir):
+def start_until_first_checkpoint(workdir, **pipes) -> subprocess.Popen:
+    """`rlrun train RUN` in the background, returned once its first checkpoint exists."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlrun", "train", *RUN, "hydra.run.dir=run"],
-        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    run_dir = workdir / "run"
+        [sys.executable, "-m", "rlrun", "train", *RUN, "hydra.run.dir=run"], cwd=workdir, env=env, **pipes
+    )
     deadline = time.time() + 120
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+    while not (workdir / "run" / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.1)
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_and_resume_ends_as_if_never_stopped(sig, uninterrupted, workdir):
+    proc = start_until_first_checkpoint(workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = workdir / "run"
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, f"the run should stop at the signal, not finish: {stderr[-500:]}"
@@ -67,15 +72,8 @@ def test_signal_saves_a_checkpoint_and_resume_ends_as_if_never_stopped(sig, unin
 
 
 def test_sigkill_loses_at_most_the_iteration_since_the_checkpoint(uninterrupted, workdir):
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rlrun", "train", *RUN, "hydra.run.dir=run"],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = start_until_first_checkpoint(workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run_dir = workdir / "run"
-    deadline = time.time() + 120
-    while not (run_dir / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.1)
     time.sleep(1.5)  # somewhere inside a later iteration, or inside a checkpoint write
     proc.kill()
     proc.wait(timeout=60)
