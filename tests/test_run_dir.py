@@ -107,8 +107,23 @@ def test_multirun_writes_one_run_dir_per_job(workdir):
         "train", "-m", "seed=0,1", "total_steps=512", "eval.episodes=2", "hydra.sweep.dir=sweep", cwd=workdir
     )
     assert result.returncode == 0, result.stderr
-    jobs = sorted((workdir / "sweep").glob("*/summary.json"))
-    assert [summary(j.parent)["seed"] for j in jobs] == [0, 1]
+    # job dirs are named by their overrides, so TensorBoard's run list reads naturally
+    for seed in (0, 1):
+        job = workdir / "sweep" / f"eval.episodes=2,seed={seed},total_steps=512"
+        assert summary(job)["seed"] == seed
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_multirun_with_hydra_launcher_plugins(launcher, workdir):
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else ["hydra.launcher.timeout_min=10"]
+    result = rlrun(
+        "train", "-m", f"hydra/launcher={launcher}", *extra, "seed=0,1", "total_steps=512",
+        "eval.episodes=2", "hydra.sweep.dir=sweep", cwd=workdir, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    for seed in (0, 1):
+        job = workdir / "sweep" / f"eval.episodes=2,seed={seed},total_steps=512"
+        assert summary(job)["seed"] == seed and summary(job)["env_steps"] == 512
 
 
 def test_multirun_with_a_failing_job_runs_the_others_and_exits_nonzero(workdir):
@@ -118,7 +133,7 @@ def test_multirun_with_a_failing_job_runs_the_others_and_exits_nonzero(workdir):
     )  # fmt: skip
     assert result.returncode != 0
     assert "algo.lr: must be > 0" in result.stderr
-    assert (workdir / "sweep" / "1" / "summary.json").is_file()
+    assert (workdir / "sweep" / "algo.lr=0.001,eval.episodes=2,total_steps=512" / "summary.json").is_file()
 
 
 def test_help_lists_commands_and_config_groups(workdir):
