@@ -86,3 +86,12 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
     path = Path(run_dir) / SUMMARY
     path.write_text(json.dumps(summary, indent=2) + "\n")
     return path
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The summary of a finished run, or None (no summary, or one from an unfinished write)."""
+    path = Path(run_dir) / SUMMARY
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

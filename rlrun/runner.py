@@ -26,7 +26,7 @@ from rlrun.device import describe, resolve_device
 from rlrun.envs import check_spaces, make_vector_env
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.evaluate import Evaluator
-from rlrun.logger import Logger, write_summary
+from rlrun.logger import SUMMARY, Logger, read_summary, write_summary
 from rlrun.nets import ActorCritic
 
 
@@ -79,6 +79,16 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
     resume_dir = Path(run.resume) if run.resume else run_dir
     if run.resume and not (resume_dir / CHECKPOINT).is_file():
         raise ConfigError("resume", f"{resume_dir} holds no {CHECKPOINT} to continue from")
+
+    finished = read_summary(run_dir)
+    if finished is not None and finished["env_steps"] >= run.total_steps:
+        # A sweep run again into its dir skips the jobs that are done, reporting their result.
+        print(
+            f"rlrun: already done: {run_dir / SUMMARY} holds {finished['env_steps']} steps, evaluation "
+            f"return {finished['eval_return_mean']:.2f}; nothing to train",
+            flush=True,
+        )
+        return finished["eval_return_mean"]
 
     state = None
     if (resume_dir / CHECKPOINT).is_file():

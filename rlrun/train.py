@@ -6,6 +6,7 @@ the config has been checked, so a mistake is reported at once.
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import hydra
@@ -14,6 +15,8 @@ from omegaconf import DictConfig
 from rlrun.config import parse_config, register_configs
 
 register_configs()
+
+ERROR_FILE = "error.txt"
 
 # The CLI sets this list for a single run: the task's error is kept here and reported by the CLI in
 # one line, instead of Hydra's job runner printing its own report first. Sweeps leave it None, so
@@ -25,12 +28,16 @@ captured_errors: list[Exception] | None = None
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    (run_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
         run = parse_config(cfg)
         from rlrun.runner import train
 
-        return train(run, Path(HydraConfig.get().runtime.output_dir))
+        return train(run, run_dir)
     except Exception as err:
+        # the error stays with the run (in a sweep, each job's own dir)
+        (run_dir / ERROR_FILE).write_text("".join(traceback.format_exception(err)))
         if captured_errors is None:
             raise
         captured_errors.append(err)

@@ -134,6 +134,23 @@ def test_multirun_with_a_failing_job_runs_the_others_and_exits_nonzero(workdir):
     assert result.returncode != 0
     assert "algo.lr: must be > 0" in result.stderr
     assert (workdir / "sweep" / "algo.lr=0.001,eval.episodes=2,total_steps=512" / "summary.json").is_file()
+    error = (workdir / "sweep" / "algo.lr=-1,eval.episodes=2,total_steps=512" / "error.txt").read_text()
+    assert "algo.lr: must be > 0" in error, "a failed job keeps its error in its dir"
+
+
+def test_a_sweep_run_again_skips_finished_jobs_and_resumes_unfinished_ones(workdir):
+    sweep = ["train", "-m", "seed=0,1", "total_steps=1024", "eval.episodes=2", "hydra.sweep.dir=sweep"]
+    assert rlrun(*sweep, cwd=workdir).returncode == 0
+    done, unfinished = (workdir / "sweep" / f"eval.episodes=2,seed={s},total_steps=1024" for s in (0, 1))
+    before = (done / "summary.json").read_text()
+    (unfinished / "summary.json").unlink()  # as if it had been stopped after its last checkpoint
+
+    again = rlrun(*sweep, cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert f"already done: {done / 'summary.json'} holds 1024 steps" in again.stdout
+    assert f"resumed from {unfinished / 'checkpoint.pt'} at step 1024" in again.stdout
+    assert (done / "summary.json").read_text() == before
+    assert summary(unfinished)["env_steps"] == 1024
 
 
 def test_help_lists_commands_and_config_groups(workdir):
