@@ -24,6 +24,8 @@ commands:
   train -m [KEY=A,B ...]     a Hydra multirun sweep over the given values
   eval RUN_DIR [episodes=N] [video=true] [device=cpu|cuda|auto] [seed=S]
                              play a trained run's policy; print mean and std of the return
+  summarize DIR              a table of the runs below DIR (status, steps, wall time, return),
+                             then mean, IQM and 95% bootstrap CI over seeds; also as CSV
 
 examples:
   rlrun train algo=ppo env=CartPole
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     command, rest = argv[0], argv[1:]
-    commands = {"train": train_command, "eval": eval_command}
+    commands = {"train": train_command, "eval": eval_command, "summarize": summarize_command}
     if command not in commands:
         return fail(f"unknown command {command!r}; choose one of: {', '.join(commands)}", 2)
     return commands[command](rest)
@@ -144,6 +146,18 @@ def eval_command(args: list[str]) -> int:
         options = parse_options(args[1:], {"episodes": int, "video": parse_bool, "device": str, "seed": int})
         evaluate_run(args[0], **options)
     except (UsageError, ConfigError) as err:
+        return fail(str(err), 2)
+    return 0
+
+
+def summarize_command(args: list[str]) -> int:
+    if len(args) != 1:
+        return fail("summarize needs one dir: rlrun summarize DIR", 2)
+    from rlrun.summarize import summarize
+
+    try:
+        summarize(args[0])
+    except ConfigError as err:
         return fail(str(err), 2)
     return 0
 

@@ -1,8 +1,7 @@
-"""TensorBoard scalars, the HParams summary, a console progress bar, and summary.json."""
+"""TensorBoard scalars, the HParams summary, and a console progress bar."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm import tqdm
 
-SUMMARY = "summary.json"
 TB_DIR = "tb"
 
 
@@ -80,18 +78,3 @@ class Logger:
         self.bar.close()
         self.writer.flush()
         self.writer.close()
-
-
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
-    path = Path(run_dir) / SUMMARY
-    path.write_text(json.dumps(summary, indent=2) + "\n")
-    return path
-
-
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The summary of a finished run, or None (no summary, or one from an unfinished write)."""
-    path = Path(run_dir) / SUMMARY
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None

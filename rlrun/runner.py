@@ -26,8 +26,9 @@ from rlrun.device import describe, resolve_device
 from rlrun.envs import check_spaces, make_vector_env
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.evaluate import Evaluator
-from rlrun.logger import SUMMARY, Logger, read_summary, write_summary
+from rlrun.logger import Logger
 from rlrun.nets import ActorCritic
+from rlrun.rundir import SUMMARY, read_summary, write_summary
 
 
 def seed_everything(seed: int) -> None:

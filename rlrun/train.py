@@ -13,10 +13,9 @@ import hydra
 from omegaconf import DictConfig
 
 from rlrun.config import parse_config, register_configs
+from rlrun.rundir import ERROR_FILE
 
 register_configs()
-
-ERROR_FILE = "error.txt"
 
 # The CLI sets this list for a single run: the task's error is kept here and reported by the CLI in
 # one line, instead of Hydra's job runner printing its own report first. Sweeps leave it None, so

@@ -1,0 +1,104 @@
+"""`rlrun summarize DIR`: one row per job of a sweep (or run), then one row per configuration over
+its seeds (mean, interquartile mean, 95% bootstrap confidence interval); also written as CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from rlrun.errors import ConfigError
+from rlrun.rundir import ERROR_FILE, read_summary
+
+
+def interquartile_mean(values: list[float]) -> float:
+    """The mean of the middle half: int(n/4) values cut from each end (as scipy's trim_mean(x, .25))."""
+    ordered = sorted(values)
+    cut = int(0.25 * len(ordered))
+    return float(np.mean(ordered[cut : len(ordered) - cut]))
+
+
+def bootstrap_ci(values: list[float], level: float = 0.95, resamples: int = 10_000) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean, from a fixed RNG so the table is reproducible."""
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(0)
+    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Every run dir below root (a dir with Hydra's .hydra/config.yaml), root included."""
+    return sorted(p.parent.parent for p in root.rglob(".hydra/config.yaml"))
+
+
+def job_row(run_dir: Path) -> dict:
+    overrides = [str(o) for o in OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")]
+    summary = read_summary(run_dir)
+    status = "done" if summary else "failed" if (run_dir / ERROR_FILE).exists() else "unfinished"
+    summary = summary or {}
+    return {
+        "run": str(run_dir),
+        "overrides": ",".join(overrides),
+        "config": ",".join(o for o in overrides if not o.startswith("seed=")),
+        "seed": summary.get("seed", ""),
+        "status": status,
+        "env_steps": summary.get("env_steps", ""),
+        "wall_s": summary.get("wall_s", ""),
+        "eval_return_mean": summary.get("eval_return_mean", ""),
+    }
+
+
+def group_rows(jobs: list[dict]) -> list[dict]:
+    groups: dict[str, list[float]] = {}
+    for job in jobs:
+        if job["status"] == "done":
+            groups.setdefault(job["config"], []).append(float(job["eval_return_mean"]))
+    rows = []
+    for config, returns in groups.items():
+        low, high = bootstrap_ci(returns)
+        rows.append({
+            "config": config or "(no overrides)", "seeds": len(returns), "mean": float(np.mean(returns)),
+            "iqm": interquartile_mean(returns), "ci95_low": low, "ci95_high": high,
+        })  # fmt: skip
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    def cell(value: object) -> str:
+        return f"{value:.2f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+    cells = [[cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def summarize(root: str | Path) -> tuple[list[dict], list[dict]]:
+    root = Path(root)
+    runs = find_runs(root) if root.is_dir() else []
+    if not runs:
+        raise ConfigError("DIR", f"{root} holds no run dirs (folders with .hydra/config.yaml)")
+    jobs = [job_row(r) for r in runs]
+    groups = group_rows(jobs)
+    print(table(jobs, ["overrides", "status", "env_steps", "wall_s", "eval_return_mean"]))
+    if groups:
+        print()
+        print(table(groups, ["config", "seeds", "mean", "iqm", "ci95_low", "ci95_high"]))
+    write_csv(root / "summary_jobs.csv", jobs)
+    write_csv(root / "summary_configs.csv", groups)
+    print(f"\nrlrun summarize: wrote {root / 'summary_jobs.csv'} and {root / 'summary_configs.csv'}")
+    return jobs, groups
