@@ -110,6 +110,8 @@ def describe_error(err: BaseException) -> str:
 
     if isinstance(err, ConfigError):
         return str(err)
+    if isinstance(err, OSError) and err.filename:  # e.g. an output dir that cannot be made
+        return f"{err.filename}: {err.strerror}"
     if isinstance(err, MissingConfigException):
         missing = err.missing_cfg_file or ""
         group, _, option = missing.rpartition("/")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import random
 import signal
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -74,9 +75,20 @@ class StopFlag:
         self.signum = signum
 
 
+def check_writable(run_dir: Path) -> None:
+    """Fail before training, not at the first checkpoint, when the run dir cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as err:
+        raise ConfigError("hydra.run.dir", f"cannot write the run dir {run_dir}: {err.strerror}") from None
+
+
 def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
     """Train as the (checked) config says, writing into run_dir; return the final evaluation mean."""
     device = resolve_device(run.device)
+    check_writable(run_dir)
     resume_dir = Path(run.resume) if run.resume else run_dir
     if run.resume and not (resume_dir / CHECKPOINT).is_file():
         raise ConfigError("resume", f"{resume_dir} holds no {CHECKPOINT} to continue from")

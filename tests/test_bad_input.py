@@ -58,3 +58,12 @@ def test_unknown_command(workdir):
     result = rlrun("trian", cwd=workdir)
     assert result.returncode == 2
     assert result.stderr.strip() == "rlrun: error: unknown command 'trian'; choose one of: train, eval"
+
+
+def test_an_output_dir_that_cannot_be_made(workdir):
+    result = rlrun("train", "hydra.run.dir=/proc/rlrun-test-run", "total_steps=256", cwd=workdir)
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "rlrun: error: /proc/rlrun-test-run: No such file or directory"
+    )
