@@ -57,7 +57,10 @@ def test_eval_of_a_folder_that_is_not_a_run_dir(workdir):
 def test_unknown_command(workdir):
     result = rlrun("trian", cwd=workdir)
     assert result.returncode == 2
-    assert result.stderr.strip() == "rlrun: error: unknown command 'trian'; choose one of: train, eval"
+    assert (
+        result.stderr.strip()
+        == "rlrun: error: unknown command 'trian'; choose one of: train, eval, summarize"
+    )
 
 
 def test_an_output_dir_that_cannot_be_made(workdir):
