@@ -44,6 +44,7 @@ class PPOConfig:
 
 
 ALGO_SCHEMAS: dict[str, type] = {"ppo": PPOConfig}
+TABULAR_ALGOS = ("vi", "pi")  # they work on a tabular model, not a vector env
 
 # ---------------------------------------------------------------------------- env
 

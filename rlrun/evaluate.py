@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlrun.algos.base import Policy
 from rlrun.config import EnvConfig
 from rlrun.envs import make_vector_env
-from rlrun.nets import ActorCritic
 
 
 class Evaluator:
@@ -30,7 +30,7 @@ class Evaluator:
         self.episodes, self.seed = episodes, seed
 
     @torch.no_grad()
-    def __call__(self, agent: ActorCritic, device: torch.device, deterministic: bool = True) -> np.ndarray:
+    def __call__(self, agent: Policy, device: torch.device, deterministic: bool = True) -> np.ndarray:
         """The undiscounted return of each episode."""
         agent.eval()
         returns = np.full(self.episodes, np.nan)

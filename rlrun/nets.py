@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -117,3 +118,16 @@ class ActorCritic(nn.Module):
             return action.cpu().numpy()
         action = torch.max(torch.min(action, self.high), self.low)
         return action.reshape(action.shape[0], *self.act_shape).cpu().numpy()
+
+
+def make_agent(cfg: Any, envs: gym.vector.VectorEnv) -> ActorCritic:
+    """The actor-critic an algorithm config describes (hidden, activation, normalize_obs,
+    init_log_std), for the spaces of `envs`."""
+    return ActorCritic(
+        envs.single_observation_space,
+        envs.single_action_space,
+        list(cfg.hidden),
+        cfg.activation,
+        cfg.normalize_obs,
+        cfg.init_log_std,
+    )

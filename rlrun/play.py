@@ -9,11 +9,11 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from rlrun.checkpoint import CHECKPOINT, load_checkpoint
-from rlrun.config import DeviceConfig, parse_config
+from rlrun.config import TABULAR_ALGOS, DeviceConfig, parse_config
 from rlrun.device import resolve_device
 from rlrun.errors import ConfigError
 from rlrun.evaluate import Evaluator
-from rlrun.runner import build_agent
+from rlrun.runner import make_algorithm
 
 CONFIG = Path(".hydra") / "config.yaml"
 
@@ -43,10 +43,9 @@ def evaluate_run(
         run.env, episodes, seed=run.seed + 20_000 if seed is None else seed, video_dir=video_dir
     )
     try:
-        envs = evaluator.envs
-        agent = build_agent(run, envs.single_observation_space, envs.single_action_space).to(torch_device)
-        agent.load_state_dict(state["algo"]["agent"])
-        returns = evaluator(agent, torch_device, deterministic=True)
+        algo = make_algorithm(run, None if run.algo.name in TABULAR_ALGOS else evaluator.envs, torch_device)
+        algo.load_state_dict(state["algo"])
+        returns = evaluator(algo.policy(), torch_device, deterministic=True)
     finally:
         evaluator.close()
     print(

@@ -7,6 +7,7 @@ same for every algorithm, lives once, here.
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import random
 import signal
@@ -20,15 +21,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlrun.algos.ppo import PPO
+from rlrun.algos.base import Algorithm
 from rlrun.checkpoint import CHECKPOINT, check_matches, load_checkpoint, save_checkpoint
-from rlrun.config import RunConfig
+from rlrun.config import TABULAR_ALGOS, RunConfig
 from rlrun.device import describe, resolve_device
 from rlrun.envs import check_spaces, make_vector_env
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.evaluate import Evaluator
 from rlrun.logger import Logger
-from rlrun.nets import ActorCritic
 from rlrun.rundir import SUMMARY, read_summary, write_summary
 
 
@@ -38,16 +38,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_agent(run: RunConfig, obs_space: gym.Space, act_space: gym.Space) -> ActorCritic:
-    algo = run.algo
-    return ActorCritic(
-        obs_space,
-        act_space,
-        list(algo.hidden),
-        algo.activation,
-        algo.normalize_obs,
-        algo.init_log_std,
-    )
+def make_algorithm(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> Algorithm:
+    """The algorithm the config names, built by its own module's `make`."""
+    module = importlib.import_module(f"rlrun.algos.{run.algo.name}")
+    return module.make(run, envs, device)
 
 
 @dataclass
@@ -109,30 +103,33 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
         check_matches(state, resume_dir / CHECKPOINT, run.algo.name, run.env.id)
 
     seed_everything(run.seed)
-    envs = make_vector_env(run.env, run.env.num_envs, run.env.vector)
+    envs = None
+    if run.algo.name not in TABULAR_ALGOS:
+        envs = make_vector_env(run.env, run.env.num_envs, run.env.vector)
     evaluator: Evaluator | None = None
     try:
-        check_spaces(envs, run.algo.name)
+        if envs is not None:
+            check_spaces(envs, run.algo.name)
         print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
-        if run.algo.normalize_reward:
+        if envs is not None and getattr(run.algo, "normalize_reward", False):
             envs = gym.wrappers.vector.NormalizeReward(envs, gamma=run.algo.gamma)
         if state is not None and state["envs"] is not None:
             envs.close()
             envs = pickle.loads(state["envs"])  # every episode continues where it was
-        agent = build_agent(run, envs.single_observation_space, envs.single_action_space).to(device)
-        algo = PPO(run.algo, envs, agent, device, run.total_steps, run.seed)
+        algo = make_algorithm(run, envs, device)
         evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000)
         if state is not None:
             restore(state, algo, envs)
             print(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", flush=True)
         return run_loop(run, run_dir, algo, envs, evaluator, device, state, progress)
     finally:
-        envs.close()
+        if envs is not None:
+            envs.close()
         if evaluator is not None:
             evaluator.close()
 
 
-def checkpoint_state(run: RunConfig, algo: PPO, envs: gym.vector.VectorEnv, extra: dict) -> dict:
+def checkpoint_state(run: RunConfig, algo: Algorithm, envs: gym.vector.VectorEnv | None, extra: dict) -> dict:
     return {
         "algo_name": run.algo.name,
         "config": asdict(run),
@@ -149,10 +146,10 @@ def checkpoint_state(run: RunConfig, algo: PPO, envs: gym.vector.VectorEnv, extr
     }
 
 
-def snapshot(envs: gym.vector.VectorEnv) -> bytes | None:
+def snapshot(envs: gym.vector.VectorEnv | None) -> bytes | None:
     """The whole env stack pickled (states, RNGs, wrapper statistics), for an exact resume. Only
     sync vector envs can be: async ones live in subprocesses, and a custom env may refuse."""
-    if not isinstance(envs.unwrapped, gym.vector.SyncVectorEnv):
+    if envs is None or not isinstance(envs.unwrapped, gym.vector.SyncVectorEnv):
         return None
     try:
         return pickle.dumps(envs)
@@ -160,10 +157,10 @@ def snapshot(envs: gym.vector.VectorEnv) -> bytes | None:
         return None
 
 
-def restore(state: dict, algo: PPO, envs: gym.vector.VectorEnv) -> None:
+def restore(state: dict, algo: Algorithm, envs: gym.vector.VectorEnv | None) -> None:
     algo.load_state_dict(state["algo"])
     if state["envs"] is None:  # fresh episodes, but the reward statistics carry on
-        algo.collector.obs = None
+        algo.restart_episodes()
         if state["reward_norm"] is not None:
             envs.return_rms = state["reward_norm"]
     random.setstate(state["rng"]["python"])
@@ -176,8 +173,8 @@ def restore(state: dict, algo: PPO, envs: gym.vector.VectorEnv) -> None:
 def run_loop(
     run: RunConfig,
     run_dir: Path,
-    algo: PPO,
-    envs: gym.vector.VectorEnv,
+    algo: Algorithm,
+    envs: gym.vector.VectorEnv | None,
     evaluator: Evaluator,
     device: torch.device,
     state: dict | None,
@@ -213,13 +210,14 @@ def run_loop(
         save_checkpoint(run_dir, checkpoint_state(run, algo, envs, {"history": history_now}))
 
     try:
-        while algo.env_steps < run.total_steps:
+        while algo.env_steps < run.total_steps and not algo.done:
+            previous_step = algo.env_steps
             metrics = algo.iterate()
             step = algo.env_steps
             sps = (step - start_step) / max(time.perf_counter() - t0 - eval_time, 1e-9)
             logger.scalars({**metrics, "perf/sps": sps}, step)
-            logger.episodes(algo.collector.pop_episodes(), step)
-            if run.eval.every and step // run.eval.every > (step - run.algo.N) // run.eval.every:
+            logger.episodes(algo.pop_episodes(), step)
+            if run.eval.every and step // run.eval.every > previous_step // run.eval.every:
                 last_eval = evaluate()
                 if run.stop_return is not None and last_eval[1] >= run.stop_return:
                     logger.message(f"rlrun: evaluation mean {last_eval[1]:.2f} >= stop_return at step {step}")
@@ -261,6 +259,7 @@ def run_loop(
         "best_eval_step": history["best"][0],
         "stop_return": run.stop_return,
         "stopped_early": stopped_early,
+        **algo.finish(run_dir),
     }
     metrics = {
         "hparams/eval_return_mean": last_eval[1],

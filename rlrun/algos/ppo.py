@@ -16,9 +16,10 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from rlrun.config import PPOConfig
+from rlrun.algos.base import Algorithm
+from rlrun.config import PPOConfig, RunConfig
 from rlrun.errors import check_finite
-from rlrun.nets import ActorCritic
+from rlrun.nets import ActorCritic, make_agent
 from rlrun.rollout import Collector, gae
 
 
@@ -48,7 +49,7 @@ def value_loss(
     return 0.5 * loss.mean()
 
 
-class PPO:
+class PPO(Algorithm):
     def __init__(
         self,
         cfg: PPOConfig,
@@ -140,6 +141,12 @@ class PPO:
     def policy(self) -> ActorCritic:
         return self.agent
 
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        return self.collector.pop_episodes()
+
+    def restart_episodes(self) -> None:
+        self.collector.obs = None
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "agent": self.agent.state_dict(),
@@ -155,3 +162,8 @@ class PPO:
         self.iteration = state["iteration"]
         self.env_steps = state["env_steps"]
         self.collector.load_state_dict(state["collector"])
+
+
+def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> PPO:
+    agent = make_agent(run.algo, envs).to(device)
+    return PPO(run.algo, envs, agent, device, run.total_steps, run.seed)

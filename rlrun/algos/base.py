@@ -1,0 +1,54 @@
+"""What the runner's loop needs from an algorithm; the loop itself (evaluation schedule, logging,
+checkpoints, signals, summary) lives once, in rlrun/runner.py.
+
+Each algorithm module exposes `make(run, envs, device) -> Algorithm`. `envs` is the training
+vector env, or None for the tabular algorithms (vi, pi), which work on a model instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+
+class Policy(Protocol):
+    """What evaluation plays: a batch of observations in, actions out."""
+
+    def eval(self) -> Any: ...
+
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor: ...
+
+    def to_env(self, action: torch.Tensor) -> np.ndarray: ...
+
+
+class Algorithm:
+    iteration: int = 0  # iterations done
+    env_steps: int = 0  # the x axis: environment steps (iterations for vi and pi)
+    done: bool = False  # converged: the loop ends before total_steps
+
+    def iterate(self) -> dict[str, float]:
+        """One iteration of the lecture's loop; returns scalars to log (TensorBoard tags)."""
+        raise NotImplementedError
+
+    def policy(self) -> Policy:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        """Training episodes finished since the last call: (undiscounted return, length)."""
+        return []
+
+    def restart_episodes(self) -> None:
+        """After a resume whose environments could not be restored: start fresh episodes."""
+
+    def finish(self, run_dir: Path) -> dict[str, Any]:
+        """At the end of training: write any extra outputs; return extra summary.json fields."""
+        return {}
