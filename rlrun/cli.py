@@ -5,16 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from hydra.errors import HydraException, MissingConfigException
 from omegaconf import OmegaConf
-from omegaconf.errors import (
-    ConfigAttributeError,
-    ConfigKeyError,
-    MissingMandatoryValue,
-    OmegaConfBaseException,
-)
 
-from rlrun.errors import ConfigError, Interrupted
+from rlrun.errors import ConfigError, Interrupted, describe_error, is_user_error
 
 USAGE = """\
 usage: rlrun <command> [args]
@@ -26,10 +19,14 @@ commands:
                              play a trained run's policy; print mean and std of the return
   summarize DIR              a table of the runs below DIR (status, steps, wall time, return),
                              then mean, IQM and 95% bootstrap CI over seeds; also as CSV
+  plot DIR... [tag=T] [group=KEY] [smooth=W] [band=ci|std] [out=PNG]
+                             learning curves from TensorBoard: mean and band per group of runs
+                             (default: runs that differ only by seed; group=algo: by algorithm)
 
 examples:
   rlrun train algo=ppo env=CartPole
   rlrun eval outputs/2026-11-25/12-00-00 episodes=20 video=true
+  rlrun plot outputs/multirun/2026-11-25/12-00-00 group=algo out=curves.png
   tensorboard --logdir outputs
 """
 
@@ -44,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     command, rest = argv[0], argv[1:]
-    commands = {"train": train_command, "eval": eval_command, "summarize": summarize_command}
+    commands = {
+        "train": train_command,
+        "eval": eval_command,
+        "summarize": summarize_command,
+        "plot": plot_command,
+    }
     if command not in commands:
         return fail(f"unknown command {command!r}; choose one of: {', '.join(commands)}", 2)
     return commands[command](rest)
@@ -99,45 +101,6 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
     return [o for o in saved if key(o) not in given] + args + [f"hydra.run.dir={run_dir}"]
 
 
-def is_user_error(err: BaseException) -> bool:
-    """Errors in the config or the command line, as opposed to failures while running."""
-
-    return isinstance(err, ConfigError | HydraException | OmegaConfBaseException)
-
-
-def describe_error(err: BaseException) -> str:
-    """One line for an exception raised by Hydra, OmegaConf or our checks: the key, what is allowed."""
-
-    if isinstance(err, ConfigError):
-        return str(err)
-    if isinstance(err, OSError) and err.filename:  # e.g. an output dir that cannot be made
-        return f"{err.filename}: {err.strerror}"
-    if isinstance(err, MissingConfigException):
-        missing = err.missing_cfg_file or ""
-        group, _, option = missing.rpartition("/")
-        options = ", ".join(err.options) if err.options else "(none)"
-        if group:
-            return f"{group}={option}: no such option; choose one of: {options}"
-        return first_line(err)
-    cause = err.__cause__ if isinstance(err.__cause__, OmegaConfBaseException) else err
-    if isinstance(cause, OmegaConfBaseException):
-        key = getattr(cause, "full_key", None) or "?"
-        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
-            schema = getattr(cause, "object_type", None)
-            fields = getattr(schema, "__dataclass_fields__", None)
-            allowed = f"; allowed: {', '.join(fields)}" if fields else f"; to add it: +{key}=..."
-            return f"{key}: unknown key{allowed}"
-        if isinstance(cause, MissingMandatoryValue):
-            return f"{key}: a value is required here"
-        return f"{key}: {first_line(cause)}"
-    return first_line(err)
-
-
-def first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
-
-
 def eval_command(args: list[str]) -> int:
 
     try:
@@ -160,6 +123,25 @@ def summarize_command(args: list[str]) -> int:
     try:
         summarize(args[0])
     except ConfigError as err:
+        return fail(str(err), 2)
+    return 0
+
+
+def plot_command(args: list[str]) -> int:
+    dirs = [a for a in args if "=" not in a]
+    try:
+        if not dirs:
+            raise UsageError("plot needs run or sweep dirs: rlrun plot DIR... [tag=T] [group=KEY] [out=PNG]")
+        options = parse_options(
+            [a for a in args if "=" in a],
+            {"tag": str, "group": str, "smooth": float, "band": str, "out": str},
+        )
+        if "smooth" in options:
+            options["smoothing"] = options.pop("smooth")
+        from rlrun.plot import plot
+
+        plot(dirs, **options)
+    except (UsageError, ConfigError) as err:
         return fail(str(err), 2)
     return 0
 

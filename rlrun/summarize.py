@@ -49,7 +49,14 @@ def job_row(run_dir: Path) -> dict:
         "env_steps": summary.get("env_steps", ""),
         "wall_s": summary.get("wall_s", ""),
         "eval_return_mean": summary.get("eval_return_mean", ""),
+        "error": error_line(run_dir) if status == "failed" else "",
     }
+
+
+def error_line(run_dir: Path) -> str:
+    """The one-line message a failed run kept as the first line of its error file."""
+    lines = (run_dir / ERROR_FILE).read_text().splitlines()
+    return lines[0] if lines else ""
 
 
 def group_rows(jobs: list[dict]) -> list[dict]:
@@ -94,7 +101,8 @@ def summarize(root: str | Path) -> tuple[list[dict], list[dict]]:
         raise ConfigError("DIR", f"{root} holds no run dirs (folders with .hydra/config.yaml)")
     jobs = [job_row(r) for r in runs]
     groups = group_rows(jobs)
-    print(table(jobs, ["overrides", "status", "env_steps", "wall_s", "eval_return_mean"]))
+    columns = ["overrides", "status", "env_steps", "wall_s", "eval_return_mean"]
+    print(table(jobs, columns + (["error"] if any(job["error"] for job in jobs) else [])))
     if groups:
         print()
         print(table(groups, ["config", "seeds", "mean", "iqm", "ci95_low", "ci95_high"]))

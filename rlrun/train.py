@@ -13,6 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rlrun.config import parse_config, register_configs
+from rlrun.errors import describe_error
 from rlrun.rundir import ERROR_FILE
 
 register_configs()
@@ -35,8 +36,9 @@ def main(cfg: DictConfig) -> float | None:
 
         return train(run, run_dir)
     except Exception as err:
-        # the error stays with the run (in a sweep, each job's own dir)
-        (run_dir / ERROR_FILE).write_text("".join(traceback.format_exception(err)))
+        # the error stays with the run (in a sweep, each job's own dir): one line, then the traceback
+        trace = "".join(traceback.format_exception(err))
+        (run_dir / ERROR_FILE).write_text(f"{describe_error(err)}\n\n{trace}")
         if captured_errors is None:
             raise
         captured_errors.append(err)

@@ -36,7 +36,8 @@ def test_summarize_a_sweep_with_a_failed_and_an_unfinished_job(workdir):
     with open(workdir / "sweep" / "summary_jobs.csv") as f:
         jobs = {row["overrides"]: row for row in csv.DictReader(f)}
     assert len(jobs) == 4
-    assert jobs["algo.lr=-1,seed=0,total_steps=512,eval.episodes=2"]["status"] == "failed"
+    failed = jobs["algo.lr=-1,seed=0,total_steps=512,eval.episodes=2"]
+    assert failed["status"] == "failed" and failed["error"] == "algo.lr: must be > 0, got -1.0"
     assert jobs["algo.lr=0.001,seed=1,total_steps=512,eval.episodes=2"]["status"] == "unfinished"
     done = jobs["algo.lr=0.001,seed=0,total_steps=512,eval.episodes=2"]
     assert done["status"] == "done" and done["env_steps"] == "512"
@@ -45,6 +46,7 @@ def test_summarize_a_sweep_with_a_failed_and_an_unfinished_job(workdir):
     assert config["config"] == "algo.lr=0.001,total_steps=512,eval.episodes=2" and config["seeds"] == "1"
     assert float(config["mean"]) == pytest.approx(float(done["eval_return_mean"]))
     assert "unfinished" in out.stdout and "failed" in out.stdout
+    assert "algo.lr: must be > 0, got -1.0" in out.stdout
 
 
 def test_summarize_a_folder_without_runs(workdir):
