@@ -86,12 +86,11 @@ def aggregate(label: str, series: list[tuple[np.ndarray, np.ndarray]], band: str
     return Curve(label, len(series), grid, mean, low, high)
 
 
-def curves(
-    dirs: list[str | Path], tag: str, group: str | None, smoothing: float, band: str
-) -> list[Curve]:
+def curves(dirs: list[str | Path], tag: str, group: str | None, smoothing: float, band: str) -> list[Curve]:
     runs = [run for d in dirs for run in (find_runs(Path(d)) if Path(d).is_dir() else [])]
     if not runs:
-        raise ConfigError("DIRS", f"{', '.join(map(str, dirs))}: no run dirs (folders with .hydra/config.yaml)")
+        names = ", ".join(map(str, dirs))
+        raise ConfigError("DIRS", f"{names}: no run dirs (folders with .hydra/config.yaml)")
     groups: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for run in runs:
         scalars = read_scalars(run, tag) if (run / TB_DIR).is_dir() else None

@@ -55,7 +55,8 @@ def test_plot_a_sweep_one_band_per_group(workdir):
             values = [curve[int(row["step"])] for curve in seeds]
             assert float(row["runs"]) == 2
             assert float(row["mean"]) == pytest.approx(np.mean(values), rel=1e-6)
-            assert float(row["high"]) - float(row["mean"]) == pytest.approx(np.std(values), rel=1e-6, abs=1e-6)
+            band = float(row["high"]) - float(row["mean"])
+            assert band == pytest.approx(np.std(values), rel=1e-6, abs=1e-6)
 
     # grouped by algorithm: all four runs in one band; the default band is the bootstrap CI
     out = rlrun("plot", str(sweep), "group=algo", cwd=workdir)
