@@ -20,8 +20,10 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
-class Interrupted(Exception):
-    """Raised after SIGINT/SIGTERM, once the run has saved its checkpoint and flushed its logs."""
+class Interrupted(KeyboardInterrupt):
+    """Raised after SIGINT/SIGTERM, once the run has saved its checkpoint and flushed its logs. Not
+    an Exception, so Hydra's launchers do not count it as a failed job and go on to the next one:
+    a signal stops the whole sweep."""
 
 
 class NumericalError(ArithmeticError):

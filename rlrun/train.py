@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rlrun.config import parse_config, register_configs
-from rlrun.errors import describe_error
+from rlrun.errors import Interrupted, describe_error
 from rlrun.rundir import ERROR_FILE
 
 register_configs()
@@ -27,6 +27,7 @@ captured_errors: list[Exception] | None = None
 @hydra.main(config_path="pkg://rlrun.conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     (run_dir / ERROR_FILE).unlink(missing_ok=True)
@@ -35,6 +36,12 @@ def main(cfg: DictConfig) -> float | None:
         from rlrun.runner import train
 
         return train(run, run_dir)
+    except Interrupted as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            sweep_dir = HydraConfig.get().sweep.dir
+            hint = f"sweep stopped; to finish it, run the same command with hydra.sweep.dir={sweep_dir}"
+            err.args = (f"{err}\nrlrun: {hint}",)
+        raise
     except Exception as err:
         # the error stays with the run (in a sweep, each job's own dir): one line, then the traceback
         trace = "".join(traceback.format_exception(err))

@@ -90,3 +90,38 @@ def test_sigkill_loses_at_most_the_iteration_since_the_checkpoint(uninterrupted,
     events = EventAccumulator(str(run_dir / "tb"))
     events.Reload()
     assert [e.step for e in events.Scalars("losses/policy")] == list(range(256, 20481, 256))
+
+
+def test_sigterm_stops_a_sweep_and_running_it_again_finishes_it(workdir):
+    """SIGTERM to the sweep (the basic launcher runs jobs in its own process): the running job
+    saves its checkpoint, no later job starts, and the same command run again skips the finished
+    job, resumes the interrupted one and runs the rest."""
+    sweep = ["train", "-m", "seed=0,1,2", "total_steps=4096", "eval.episodes=2", "checkpoint.every=1",
+             "hydra.sweep.dir=sweep"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlrun", *sweep], cwd=workdir, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    jobs = [workdir / "sweep" / f"eval.episodes=2,seed={s},total_steps=4096"
+            for s in range(3)]  # fmt: skip
+    deadline = time.time() + 300
+    while not (jobs[1] / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-500:]
+    assert "stopped by SIGTERM" in stderr and "hydra.sweep.dir=sweep" in stderr
+    assert "Traceback" not in stderr
+    assert (jobs[0] / "summary.json").exists()
+    assert (jobs[1] / "checkpoint.pt").exists() and not (jobs[1] / "summary.json").exists()
+    assert not (jobs[1] / "error.txt").exists(), "an interrupted job is unfinished, not failed"
+    assert not jobs[2].exists(), "no job starts after the signal"
+    stopped_at = torch.load(jobs[1] / "checkpoint.pt", weights_only=False)["algo"]["env_steps"]
+    done_before = summary(jobs[0])
+
+    again = rlrun(*sweep, cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert "already done" in again.stdout and f"at step {stopped_at}" in again.stdout
+    assert summary(jobs[0]) == done_before, "a finished job is not run again"
+    assert all(summary(job)["env_steps"] == 4096 for job in jobs)
