@@ -59,9 +59,20 @@ def fail(message: str, code: int) -> int:
 
 def train_command(args: list[str]) -> int:
 
-    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    previous = os.environ.get("HYDRA_FULL_ERROR")
+    full_error = previous == "1"
     # Hydra re-raises instead of printing its own multi-line report; we print one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        return run_train(args, full_error)
+    finally:  # as it was, for a caller that runs rlrun again in the same process
+        if previous is None:
+            del os.environ["HYDRA_FULL_ERROR"]
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = previous
+
+
+def run_train(args: list[str], full_error: bool) -> int:
     multirun = any(a in ("-m", "--multirun") for a in args)
     resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
     if resume and not multirun:

@@ -1,13 +1,21 @@
 """Property-based: whatever wrong type, out-of-range number, unknown key or unknown group option
 reaches `rlrun train`, it ends before training with a non-zero exit and one line naming the key."""
 
+import copy
 import string
 import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import assert_one_line_error, rlrun
+from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from omegaconf import DictConfig, OmegaConf
+
+from rlrun.config import parse_config, register_configs
+from rlrun.errors import describe_error, is_user_error
 
 NUMERIC_KEYS = {
     # key: (type, predicate that holds for every *allowed* value)
@@ -97,3 +105,30 @@ def test_unknown_keys(case):
 def test_unknown_group_options(case):
     group, option = case
     check_one_line(f"{group}={option}", f"{group}={option}: no such option")
+
+
+# Many more cases through the same checks in this process: Hydra composes the default config once
+# (a composition takes about a second here), then each case applies its override to a copy with
+# Hydra's own override parser, as `rlrun train` would, and must fail with one line naming the key.
+MANY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def composed() -> DictConfig:
+    register_configs()
+    with initialize_config_module("rlrun.conf", version_base="1.3"):
+        return compose("config")
+
+
+@MANY
+@given(st.one_of(wrong_type(), out_of_range(), unknown_key()))
+def test_many_bad_values_and_keys_are_refused_in_one_line(composed, case):
+    key, value = case
+    override = OverridesParser.create().parse_override(f"{key}={value}")
+    cfg = copy.deepcopy(composed)
+    with pytest.raises(Exception) as caught:
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+        parse_config(cfg)
+    line = describe_error(caught.value)
+    assert is_user_error(caught.value), line
+    assert "\n" not in line and line.startswith(f"{key}:"), line
