@@ -19,6 +19,9 @@ commands:
                              play a trained run's policy; print mean and std of the return
   summarize DIR              a table of the runs below DIR (status, steps, wall time, return),
                              then mean, IQM and 95% bootstrap CI over seeds; also as CSV
+  collect [RUN_DIR | env=NAME ...] transitions=N [epsilon=E] [out=FILE] [seed=S] [num_envs=E]
+                             write a transitions dataset (.npz) for offline fqi, from a run's
+                             policy (epsilon-greedy around it) or a random policy
   plot DIR... [tag=T] [group=KEY] [smooth=W] [band=ci|std] [out=PNG]
                              learning curves from TensorBoard: mean and band per group of runs
                              (default: runs that differ only by seed; group=algo: by algorithm)
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval": eval_command,
         "summarize": summarize_command,
         "plot": plot_command,
+        "collect": collect_command,
     }
     if command not in commands:
         return fail(f"unknown command {command!r}; choose one of: {', '.join(commands)}", 2)
@@ -154,6 +158,40 @@ def plot_command(args: list[str]) -> int:
         plot(dirs, **options)
     except (UsageError, ConfigError) as err:
         return fail(str(err), 2)
+    return 0
+
+
+def collect_command(args: list[str]) -> int:
+    run_dir = args[0] if args and "=" not in args[0] else None
+    rest = args[1:] if run_dir else args
+    # env=..., env.key=... and +env.key=... are config overrides, as for rlrun train
+    overrides = [a for a in rest if a.lstrip("+").split("=")[0].split(".")[0] == "env"]
+    try:
+        if run_dir is None and not overrides:
+            raise UsageError(
+                "collect needs a run dir or an env: rlrun collect RUN_DIR|env=NAME transitions=N"
+            )
+        if run_dir is not None and overrides:
+            raise UsageError(
+                "collect takes the env of RUN_DIR; env=... is for a random policy without a run dir"
+            )
+        options = parse_options(
+            [a for a in rest if a not in overrides],
+            {"transitions": int, "epsilon": float, "out": str, "seed": int, "num_envs": int, "device": str},
+        )
+        if "transitions" not in options:
+            raise UsageError("collect needs transitions=N (how many to write)")
+        options.setdefault("epsilon", 0.0)
+        options.setdefault("out", "dataset.npz")
+        from rlrun.collect import collect
+
+        collect(run_dir, overrides, **options)
+    except (UsageError, ConfigError) as err:
+        return fail(str(err), 2)
+    except Exception as err:
+        if not is_user_error(err):
+            raise
+        return fail(describe_error(err), 2)
     return 0
 
 

@@ -43,7 +43,33 @@ class PPOConfig:
     init_log_std: float = 0.0  # Gaussian policies only
 
 
-ALGO_SCHEMAS: dict[str, type] = {"ppo": PPOConfig}
+@dataclass
+class FQIConfig:
+    name: str = "fqi"
+    N: int = 256  # transitions collected per round (= env.num_envs x steps per env)
+    K: int = 1  # target computations per round (each freezes phi for its targets)
+    S: int = 128  # gradient steps per target computation (a table is fitted exactly instead)
+    batch_size: int = 64
+    buffer_size: int = 100_000
+    learning_starts: int = 1000  # transitions collected with random actions before the first fit
+    lr: float = 1e-3
+    anneal_lr: bool = False
+    gamma: float = 0.99
+    loss: str = "mse"  # mse | huber
+    double_q: bool = False
+    collect: str = "epsilon_greedy"  # random | epsilon_greedy
+    eps_start: float = 1.0
+    eps_end: float = 0.05
+    eps_fraction: float = 0.1  # of total_steps, over which epsilon decays linearly
+    max_grad_norm: float | None = 10.0
+    q_function: str = "auto"  # auto | mlp | table
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    activation: str = "relu"
+    dataset: str | None = None  # offline: train from this .npz and never step the env
+    save_dataset: bool = False  # write the replay store to RUN_DIR/dataset.npz at the end
+
+
+ALGO_SCHEMAS: dict[str, type] = {"ppo": PPOConfig, "fqi": FQIConfig}
 TABULAR_ALGOS = ("vi", "pi")  # they work on a tabular model, not a vector env
 
 # ---------------------------------------------------------------------------- env
@@ -188,8 +214,38 @@ def check_ppo(algo: PPOConfig, env: EnvConfig) -> None:
     )
 
 
+def check_fqi(algo: FQIConfig, env: EnvConfig) -> None:
+    check_finite(algo, "algo.")
+    for key in ("N", "K", "S", "batch_size", "buffer_size"):
+        value = getattr(algo, key)
+        _check(value > 0, f"algo.{key}", f"must be an integer > 0, got {value}")
+    _check(algo.learning_starts >= 0, "algo.learning_starts", f"must be >= 0, got {algo.learning_starts}")
+    _check(algo.lr > 0, "algo.lr", f"must be > 0, got {algo.lr}")
+    _check(0 < algo.gamma <= 1, "algo.gamma", f"must be in (0, 1], got {algo.gamma}")
+    for key in ("eps_start", "eps_end"):
+        value = getattr(algo, key)
+        _check(0 <= value <= 1, f"algo.{key}", f"must be in [0, 1], got {value}")
+    _check(0 < algo.eps_fraction <= 1, "algo.eps_fraction", f"must be in (0, 1], got {algo.eps_fraction}")
+    if algo.max_grad_norm is not None:
+        _check(algo.max_grad_norm > 0, "algo.max_grad_norm", f"must be > 0 or null, got {algo.max_grad_norm}")
+    for key, allowed in (
+        ("loss", ("mse", "huber")),
+        ("collect", ("random", "epsilon_greedy")),
+        ("q_function", ("auto", "mlp", "table")),
+        ("activation", ACTIVATIONS),
+    ):
+        value = getattr(algo, key)
+        _check(value in allowed, f"algo.{key}", f"must be one of {', '.join(allowed)}, got {value!r}")
+    _check(all(h > 0 for h in algo.hidden), "algo.hidden", f"sizes must be > 0, got {algo.hidden}")
+    _check(
+        algo.dataset is not None or algo.N % env.num_envs == 0,
+        "algo.N",
+        f"must be a multiple of env.num_envs={env.num_envs} (each env steps N/num_envs times), got {algo.N}",
+    )
+
+
 ACTIVATIONS = ("tanh", "relu", "elu")
-ALGO_CHECKS = {"ppo": check_ppo}
+ALGO_CHECKS = {"ppo": check_ppo, "fqi": check_fqi}
 
 
 def parse_config(cfg: DictConfig) -> RunConfig:

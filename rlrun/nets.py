@@ -131,3 +131,43 @@ def make_agent(cfg: Any, envs: gym.vector.VectorEnv) -> ActorCritic:
         cfg.normalize_obs,
         cfg.init_log_std,
     )
+
+
+class QFunction(nn.Module):
+    """Q(s, .) for every action at once; as a policy it is greedy: argmax_a Q(s, a)."""
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.q_values(obs)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        return self.q_values(obs).argmax(-1)
+
+    def to_env(self, action: torch.Tensor) -> np.ndarray:
+        return action.cpu().numpy()
+
+
+class QNetwork(QFunction):
+    """An MLP from the (encoded) observation to one Q value per action."""
+
+    def __init__(self, obs_space: gym.Space, num_actions: int, hidden: list[int], activation: str = "relu"):
+        super().__init__()
+        self.encoder = ObsEncoder(obs_space, normalize=False)
+        self.body = mlp([self.encoder.dim, *hidden, num_actions], activation, out_gain=1.0)
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.body(self.encoder(obs))
+
+
+class QTable(QFunction):
+    """An exact table Q[s, a] for Discrete observations (the tabular case of fitted Q-iteration)."""
+
+    def __init__(self, num_states: int, num_actions: int):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(num_states, num_actions))
+
+    def q_values(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.table[obs.long()]

@@ -18,6 +18,17 @@ from rlrun.runner import make_algorithm
 CONFIG = Path(".hydra") / "config.yaml"
 
 
+def check_run_dir(run_dir: str | Path) -> Path:
+    """A run dir with a config and a checkpoint, or a ConfigError saying what is missing."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
+        raise ConfigError(
+            "RUN_DIR",
+            f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})",
+        )
+    return run_dir
+
+
 def evaluate_run(
     run_dir: str | Path,
     episodes: int = 10,
@@ -25,12 +36,7 @@ def evaluate_run(
     device: str = "auto",
     seed: int | None = None,
 ) -> np.ndarray:
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
-        raise ConfigError(
-            "RUN_DIR",
-            f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})",
-        )
+    run_dir = check_run_dir(run_dir)
     if episodes <= 0:
         raise ConfigError("episodes", f"must be > 0, got {episodes}")
     if video and importlib.util.find_spec("moviepy") is None:

@@ -8,6 +8,7 @@ truncated one (a time limit) continues in principle, so we bootstrap from V(fina
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -132,3 +133,58 @@ class Collector:
         done = batch.terminated | batch.truncated
         batch.next_values = torch.where(done, batch.next_values, following)
         return batch
+
+
+class TransitionCollector:
+    """Steps a vector env with Discrete actions, epsilon-greedy around a policy, and returns the
+    transitions (s, a, r, s', terminated, truncated) as numpy arrays, s' being the true final
+    observation where an episode ended. Used by fqi and by `rlrun collect`."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, device: torch.device, seed: int):
+        self.envs, self.device, self.seed = envs, device, seed
+        self.num_actions = int(envs.single_action_space.n)
+        self.obs: np.ndarray | None = None  # reset on first use, unless restored from a checkpoint
+        self.finished: list[tuple[float, int]] = []  # (return, length) since the last pop
+
+    def state_dict(self) -> dict:
+        return {"obs": self.obs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.obs = state["obs"]
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        finished, self.finished = self.finished, []
+        return finished
+
+    @torch.no_grad()
+    def collect(self, policy: Any, num_steps: int, epsilon: float) -> dict[str, np.ndarray]:
+        """num_steps steps of every env: with probability epsilon a uniformly random action, else
+        the policy's greedy one (policy None: always random)."""
+        if self.obs is None:
+            self.obs, _ = self.envs.reset(seed=self.seed)
+        E = self.envs.num_envs
+        steps: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_FIELDS}
+        for _ in range(num_steps):
+            actions = torch.randint(self.num_actions, (E,), device=self.device)
+            if policy is not None and epsilon < 1:
+                greedy = policy.act(torch.as_tensor(self.obs, device=self.device), deterministic=True)
+                explore = torch.rand(E, device=self.device) < epsilon
+                actions = torch.where(explore, actions, greedy)
+            actions = actions.cpu().numpy()
+            next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
+            final = np.array(next_obs, copy=True)
+            if "final_obs" in info:
+                for i in np.flatnonzero(info["_final_obs"]):
+                    final[i] = info["final_obs"][i]
+            if "episode" in info:
+                for i in np.flatnonzero(info["_episode"]):
+                    self.finished.append((float(info["episode"]["r"][i]), int(info["episode"]["l"][i])))
+            for key, value in zip(
+                TRANSITION_FIELDS, (self.obs, actions, rewards, final, terminated, truncated), strict=True
+            ):
+                steps[key].append(np.asarray(value))
+            self.obs = next_obs
+        return {key: np.concatenate(values) for key, values in steps.items()}
+
+
+TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")

@@ -110,13 +110,13 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
     try:
         if envs is not None:
             check_spaces(envs, run.algo.name)
-        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
         if envs is not None and getattr(run.algo, "normalize_reward", False):
             envs = gym.wrappers.vector.NormalizeReward(envs, gamma=run.algo.gamma)
         if state is not None and state["envs"] is not None:
             envs.close()
             envs = pickle.loads(state["envs"])  # every episode continues where it was
-        algo = make_algorithm(run, envs, device)
+        algo = make_algorithm(run, envs, device)  # may still refuse the config, before any output
+        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
         evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000)
         if state is not None:
             restore(state, algo, envs)

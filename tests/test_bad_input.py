@@ -59,7 +59,7 @@ def test_unknown_command(workdir):
     assert result.returncode == 2
     assert (
         result.stderr.strip()
-        == "rlrun: error: unknown command 'trian'; choose one of: train, eval, summarize, plot"
+        == "rlrun: error: unknown command 'trian'; choose one of: train, eval, summarize, plot, collect"
     )
 
 

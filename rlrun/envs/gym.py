@@ -89,3 +89,9 @@ def check_spaces(envs: gym.vector.VectorEnv, algo: str) -> None:
         )
     if not isinstance(act, gym.spaces.Box | gym.spaces.Discrete):
         raise ConfigError("env.id", f"algo={algo} needs a Discrete or Box action space, this env has {act}")
+    if algo == "fqi" and not isinstance(act, gym.spaces.Discrete):
+        raise ConfigError(
+            "env.id",
+            f"algo=fqi takes max_a Q(s, a) over a finite set of actions; this env's actions are {act}: "
+            "choose an env with Discrete actions (CartPole, Acrobot, MountainCar, FrozenLake, ...)",
+        )

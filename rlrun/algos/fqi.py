@@ -1,0 +1,231 @@
+"""Fitted Q-iteration, as in the lecture (DQN is its online special case):
+
+repeat:
+  1. collect N transitions {(s_i, a_i, s'_i, r_i)} with the collection policy (random, or
+     epsilon-greedy in Q) and add them to the replay store (off-policy: old data is reused)
+  2. K times: set y_i <- r_i + gamma * max_a' Q_phi'(s'_i, a'), with phi' a frozen copy of phi
+     (the target network); no bootstrap past a termination, bootstrap past a truncation
+  3.   each time, S gradient steps on minibatches of 1/2 sum_i ||Q_phi(s_i, a_i) - y_i||^2
+The result is the greedy policy argmax_a Q_phi(s, a).
+
+With a table for Q (Discrete observations), step 3 is solved exactly: the least-squares fit of a
+table is the mean of y_i over the samples of each (s, a), so each of the K rounds is one value
+iteration step on the empirical model of the replay store. Offline (`algo.dataset`), step 1 is
+skipped and the store is the dataset.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlrun.algos.base import Algorithm
+from rlrun.config import FQIConfig, RunConfig
+from rlrun.errors import ConfigError, check_finite
+from rlrun.nets import QFunction, QNetwork, QTable
+from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
+from rlrun.rollout import TransitionCollector
+
+DATASET_FILE = "dataset.npz"
+
+
+def td_targets(
+    q_target: QFunction,
+    rewards: torch.Tensor,
+    next_obs: torch.Tensor,
+    terminated: torch.Tensor,
+    gamma: float,
+    q_online: QFunction | None = None,
+) -> torch.Tensor:
+    """y = r + gamma * (1 - terminated) * max_a' Q_target(s', a'). With `q_online` (double Q), the
+    online network chooses a' and the target network values it."""
+    with torch.no_grad():
+        next_q = q_target.q_values(next_obs)
+        if q_online is None:
+            best = next_q.max(-1).values
+        else:
+            best = next_q.gather(-1, q_online.q_values(next_obs).argmax(-1, keepdim=True)).squeeze(-1)
+        return rewards + gamma * (~terminated).float() * best
+
+
+def epsilon(cfg: FQIConfig, step: int, total_steps: int) -> float:
+    """Linear decay from eps_start to eps_end over the first eps_fraction of training."""
+    progress = min(1.0, step / max(cfg.eps_fraction * total_steps, 1))
+    return cfg.eps_start + progress * (cfg.eps_end - cfg.eps_start)
+
+
+class FQI(Algorithm):
+    def __init__(
+        self,
+        cfg: FQIConfig,
+        envs: gym.vector.VectorEnv,
+        q: QFunction,
+        buffer: ReplayBuffer,
+        device: torch.device,
+        total_steps: int,
+        seed: int,
+    ):
+        self.cfg, self.envs, self.q, self.buffer, self.device = cfg, envs, q, buffer, device
+        self.total_steps, self.seed = total_steps, seed
+        self.num_actions = int(envs.single_action_space.n)
+        self.tabular = isinstance(q, QTable)
+        self.offline = cfg.dataset is not None
+        self.optimizer = None if self.tabular else torch.optim.Adam(q.parameters(), lr=cfg.lr)
+        self.num_iterations = -(-total_steps // cfg.N)
+        self.collector = TransitionCollector(envs, device, seed)
+        self.iteration = 0
+        self.env_steps = 0  # offline: N per round, the data an online round would have collected
+
+    # ------------------------------------------------------------------ 2.-3. fit
+
+    def fit_table(self) -> tuple[float, float]:
+        """One exact fit of the table: y for every stored transition, then Q(s, a) <- mean of y."""
+        data = self.buffer.all()
+        y = td_targets(self.q, data["rewards"], data["next_obs"], data["terminated"], self.cfg.gamma)
+        with torch.no_grad():
+            table = self.q.table
+            cells = data["obs"] * self.num_actions + data["actions"]
+            sums = torch.zeros(table.numel(), device=self.device).index_add_(0, cells, y)
+            counts = torch.bincount(cells, minlength=table.numel())
+            seen = counts > 0
+            before = table.view(-1)[cells]
+            table.view(-1)[seen] = sums[seen] / counts[seen]
+            loss = 0.5 * ((before - y) ** 2).mean()
+            q_mean = table.view(-1)[cells].mean()
+        return float(loss), float(q_mean)
+
+    def fit_network(self, q_target: QFunction) -> tuple[float, float, float]:
+        """S gradient steps on minibatches, with targets from the frozen q_target."""
+        cfg = self.cfg
+        stats = []
+        for _ in range(cfg.S):
+            mb = self.buffer.sample(cfg.batch_size)
+            y = td_targets(
+                q_target, mb["rewards"], mb["next_obs"], mb["terminated"], cfg.gamma,
+                self.q if cfg.double_q else None,
+            )  # fmt: skip
+            q = self.q.q_values(mb["obs"]).gather(-1, mb["actions"][:, None]).squeeze(-1)
+            if cfg.loss == "huber":
+                loss = nn.functional.smooth_l1_loss(q, y)
+            else:
+                loss = 0.5 * nn.functional.mse_loss(q, y)
+            self.optimizer.zero_grad()
+            loss.backward()
+            max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
+            grad_norm = nn.utils.clip_grad_norm_(self.q.parameters(), max_norm)
+            values = torch.stack([loss.detach(), q.detach().mean(), grad_norm])
+            check_finite(
+                dict(zip(("losses/q", "charts/q_mean", "losses/grad_norm"), values.tolist(), strict=True)),
+                f"at iteration {self.iteration} (step {self.env_steps})",
+            )
+            self.optimizer.step()
+            stats.append(values)
+        loss, q_mean, grad_norm = torch.stack(stats).mean(0).tolist()
+        return loss, q_mean, grad_norm
+
+    def iterate(self) -> dict[str, float]:
+        cfg = self.cfg
+        metrics: dict[str, float] = {}
+        # 1. collect N transitions into the replay store (offline: the store is the dataset)
+        if not self.offline:
+            eps = 1.0 if cfg.collect == "random" else epsilon(cfg, self.env_steps, self.total_steps)
+            if self.buffer.size < cfg.learning_starts:
+                eps = 1.0  # fill the store with random actions first
+            self.buffer.add(self.collector.collect(self.q, cfg.N // self.envs.num_envs, eps))
+            metrics["charts/epsilon"] = eps
+        self.env_steps += cfg.N
+        self.iteration += 1
+        if not self.offline and self.buffer.size < max(cfg.learning_starts, 1):
+            return metrics
+        if self.optimizer is not None and cfg.anneal_lr:
+            self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - (self.iteration - 1) / self.num_iterations)
+
+        stats = []
+        for _ in range(cfg.K):
+            if self.tabular:
+                loss, q_mean = self.fit_table()
+                check_finite({"losses/q": loss, "charts/q_mean": q_mean}, f"at iteration {self.iteration}")
+                stats.append((loss, q_mean))
+            else:
+                # 2. targets from phi' <- phi, frozen for this round's S steps (the target network)
+                q_target = copy.deepcopy(self.q)
+                stats.append(self.fit_network(q_target))
+        means = np.mean(stats, axis=0)
+        metrics["losses/q"], metrics["charts/q_mean"] = float(means[0]), float(means[1])
+        if not self.tabular:
+            metrics["losses/grad_norm"] = float(means[2])
+            metrics["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        return metrics
+
+    # ------------------------------------------------------------------ the loop's interface
+
+    def policy(self) -> QFunction:
+        return self.q
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        return self.collector.pop_episodes()
+
+    def restart_episodes(self) -> None:
+        self.collector.obs = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "q": self.q.state_dict(),
+            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            # offline, the store is the dataset file, read again on resume
+            "buffer": None if self.offline else self.buffer.state_dict(),
+            "collector": self.collector.state_dict(),
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.q.load_state_dict(state["q"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if state["buffer"] is not None:
+            self.buffer.load_state_dict(state["buffer"])
+        self.collector.load_state_dict(state["collector"])
+        self.iteration, self.env_steps = state["iteration"], state["env_steps"]
+
+    def finish(self, run_dir: Path) -> dict[str, Any]:
+        extra: dict[str, Any] = {"offline": self.offline, "replay_size": self.buffer.size}
+        if self.cfg.save_dataset:
+            extra["dataset"] = str(save_dataset(run_dir / DATASET_FILE, self.buffer.all()))
+        if self.tabular:  # like vi and pi: V(s) = max_a Q(s, a) and the greedy policy
+            table = self.q.table.detach().cpu()
+            np.save(run_dir / "values.npy", table.max(-1).values.numpy())
+            np.save(run_dir / "policy.npy", table.argmax(-1).numpy())
+        return extra
+
+
+def make_q_function(cfg: FQIConfig, obs_space: gym.Space, num_actions: int) -> QFunction:
+    kind = cfg.q_function
+    if kind == "auto":
+        kind = "table" if isinstance(obs_space, gym.spaces.Discrete) else "mlp"
+    if kind == "table":
+        if not isinstance(obs_space, gym.spaces.Discrete):
+            raise ConfigError(
+                "algo.q_function", f"table needs Discrete observations; this env has {obs_space}"
+            )
+        return QTable(int(obs_space.n), num_actions)
+    return QNetwork(obs_space, num_actions, list(cfg.hidden), cfg.activation)
+
+
+def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> FQI:
+    cfg: FQIConfig = run.algo
+    obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    q = make_q_function(cfg, obs_space, int(act_space.n)).to(device)
+    if cfg.dataset is not None:
+        data = load_dataset(cfg.dataset, obs_space, act_space)
+        buffer = ReplayBuffer.for_space(len(data["actions"]), obs_space, device)
+        buffer.add(data)
+    else:
+        buffer = ReplayBuffer.for_space(cfg.buffer_size, obs_space, device)
+    return FQI(cfg, envs, q, buffer, device, run.total_steps, run.seed)

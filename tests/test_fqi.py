@@ -1,0 +1,215 @@
+"""Fitted Q-iteration: targets by hand, the replay store and datasets, and the tabular form against
+the exact Q* from a linear solve of the model (computed here, independently of rlrun)."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_one_line_error, rlrun, summary
+
+from rlrun.algos.fqi import epsilon, td_targets
+from rlrun.collect import collect, compose_run
+from rlrun.config import FQIConfig
+from rlrun.nets import QTable
+from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
+from rlrun.runner import train
+
+GAMMA = 0.99
+
+
+def test_td_targets_by_hand():
+    q = QTable(3, 2)
+    with torch.no_grad():
+        q.table.copy_(torch.tensor([[0.0, 0.0], [1.0, 3.0], [2.0, -1.0]]))
+    rewards = torch.tensor([1.0, 0.5, -1.0])
+    next_obs = torch.tensor([1, 2, 1])
+    terminated = torch.tensor([False, False, True])
+    # y = r + 0.9 * max_a' Q(s', a'), and just r where the episode terminated
+    y = td_targets(q, rewards, next_obs, terminated, 0.9)
+    assert y.tolist() == pytest.approx([1 + 0.9 * 3, 0.5 + 0.9 * 2, -1.0])
+    # double Q: the online table picks a', the target table values it
+    online = QTable(3, 2)
+    with torch.no_grad():
+        online.table.copy_(torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]]))
+    y = td_targets(q, rewards, next_obs, terminated, 0.9, q_online=online)
+    assert y.tolist() == pytest.approx([1 + 0.9 * 1.0, 0.5 + 0.9 * -1.0, -1.0])
+
+
+def test_epsilon_decays_linearly_then_stays():
+    cfg = FQIConfig(eps_start=1.0, eps_end=0.1, eps_fraction=0.5)
+    assert [epsilon(cfg, step, 1000) for step in (0, 250, 500, 900)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+
+
+def test_replay_store_keeps_the_last_transitions():
+    buffer = ReplayBuffer(4, (), torch.long, torch.device("cpu"))
+    for start in (0, 3):
+        n = 3
+        buffer.add({
+            "obs": np.arange(start, start + n), "actions": np.zeros(n, int), "rewards": np.ones(n),
+            "next_obs": np.arange(start, start + n) + 1, "terminated": np.zeros(n, bool),
+            "truncated": np.zeros(n, bool),
+        })  # fmt: skip
+    assert buffer.size == 4 and sorted(buffer.all()["obs"].tolist()) == [2, 3, 4, 5]
+
+
+# ----------------------------------------------------------------------------- exact answers
+
+
+def model(env_id: str, **kwargs):
+    """P[s, a, s'] restricted to non-terminating transitions, R[s, a], from gymnasium's own model."""
+    import gymnasium as gym
+
+    env = gym.make(env_id, **kwargs)
+    S, A = env.observation_space.n, env.action_space.n
+    P, R = np.zeros((S, A, S)), np.zeros((S, A))
+    for s in range(S):
+        for a in range(A):
+            for prob, s2, reward, terminated in env.unwrapped.P[s][a]:
+                R[s, a] += prob * reward
+                if not terminated:
+                    P[s, a, s2] += prob
+    return P, R
+
+
+def exact_q_star(P: np.ndarray, R: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
+    """Policy iteration with exact evaluation: V_pi = (I - gamma P_pi)^-1 R_pi, until pi is stable."""
+    S = R.shape[0]
+    pi = np.zeros(S, dtype=int)
+    while True:
+        V = np.linalg.solve(np.eye(S) - gamma * P[np.arange(S), pi], R[np.arange(S), pi])
+        Q = R + gamma * P @ V
+        better = Q.argmax(1)
+        # keep the current action on ties, so the loop ends
+        better = np.where(Q[np.arange(S), better] > Q[np.arange(S), pi] + 1e-12, better, pi)
+        if (better == pi).all():
+            return Q
+        pi = better
+
+
+def empirical_model(data: dict, S: int, A: int):
+    """The model a dataset defines: visit counts give P_hat (non-terminating moves) and R_hat."""
+    n = np.zeros((S, A))
+    np.add.at(n, (data["obs"], data["actions"]), 1)
+    R = np.zeros((S, A))
+    np.add.at(R, (data["obs"], data["actions"]), data["rewards"])
+    P = np.zeros((S, A, S))
+    go_on = ~data["terminated"]
+    np.add.at(P, (data["obs"][go_on], data["actions"][go_on], data["next_obs"][go_on]), 1)
+    seen = n > 0
+    R[seen] /= n[seen]
+    P[seen] /= n[seen][:, None]
+    return P, R, seen
+
+
+def fqi_table(run_dir) -> np.ndarray:
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+    return state["algo"]["q"]["table"].double().numpy()
+
+
+def run_fqi(overrides: list[str], run_dir) -> np.ndarray:
+    run = compose_run(["algo=fqi", "eval.every=0", "eval.episodes=2", *overrides])
+    train(run, run_dir, progress=False)
+    return fqi_table(run_dir)
+
+
+DETERMINISTIC = {  # env overrides, gymnasium kwargs, random transitions that cover every (s, a)
+    "FrozenLake": (
+        ["env=gym", "env.id=FrozenLake-v1", "+env.kwargs.is_slippery=false"],
+        {"is_slippery": False},
+        20_000,
+    ),
+    "CliffWalking": (["env=gym", "env.id=CliffWalking-v1"], {}, 100_000),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DETERMINISTIC))
+def test_tabular_fqi_reaches_the_exact_q_star_online_and_offline(name, tmp_path):
+    env_overrides, kwargs, transitions = DETERMINISTIC[name]
+    env_id = env_overrides[1].split("=")[1]
+    P, R = model(env_id, **kwargs)
+    q_star = exact_q_star(P, R)
+
+    # offline, from a uniformly random dataset that covers every (s, a) the env can reach
+    dataset = tmp_path / "random.npz"
+    collect(None, env_overrides, transitions=transitions, epsilon=1.0, out=dataset)
+    data = load_dataset(dataset, *spaces(env_id, kwargs))
+    _, _, seen = empirical_model(data, *R.shape)
+    reachable = seen.any(1)
+    assert seen[reachable].all(), "the random dataset covers every action of every state it visits"
+    q_offline = run_fqi([*env_overrides, f"algo.dataset={dataset}", "algo.N=1", "algo.K=100",
+                         "total_steps=2"], tmp_path / "offline")  # fmt: skip
+    assert np.abs(q_offline - q_star)[reachable].max() < 1e-3
+
+    # online: collecting with random actions into the replay store, fitting as it goes
+    q_online = run_fqi([*env_overrides, "algo.collect=random", "algo.learning_starts=0",
+                        f"algo.N={transitions // 10}", "algo.K=20", f"total_steps={transitions}",
+                        "env.num_envs=1"], tmp_path / "online")  # fmt: skip
+    assert np.abs(q_online - q_star)[reachable].max() < 1e-3
+    assert summary(tmp_path / "online")["env_steps"] == transitions
+    assert np.load(tmp_path / "online" / "values.npy") == pytest.approx(q_online.max(1), abs=1e-6)
+
+
+def spaces(env_id: str, kwargs: dict):
+    import gymnasium as gym
+
+    env = gym.make(env_id, **kwargs)
+    return env.observation_space, env.action_space
+
+
+def test_slippery_frozenlake_fqi_finds_the_q_star_of_its_datasets_model(tmp_path):
+    dataset = tmp_path / "random.npz"
+    collect(None, ["env=gym", "env.id=FrozenLake-v1"], transitions=30_000, epsilon=1.0, out=dataset)
+    data = load_dataset(dataset, *spaces("FrozenLake-v1", {}))
+    P_hat, R_hat, seen = empirical_model(data, 16, 4)
+    q_hat = exact_q_star(P_hat, R_hat)
+
+    # K = 800 exact fits: value iteration on the dataset's model, within gamma^800 < 4e-4 of its fixed point
+    q = run_fqi(["env=gym", "env.id=FrozenLake-v1", f"algo.dataset={dataset}", "algo.N=1", "algo.K=800",
+                 "total_steps=1"], tmp_path / "run")  # fmt: skip
+    assert np.abs(q - q_hat)[seen].max() < 1e-3
+
+    # ... and so the true Q* within sampling error: the standard error of Q_hat is estimated by
+    # resampling the dataset's transitions (a bootstrap), and every pair must lie within 4 of them
+    rng = np.random.default_rng(0)
+    n = len(data["actions"])
+    resampled = []
+    for _ in range(30):
+        idx = rng.integers(0, n, n)
+        P_b, R_b, _ = empirical_model({k: v[idx] for k, v in data.items()}, 16, 4)
+        resampled.append(exact_q_star(P_b, R_b))
+    std_error = np.std(resampled, axis=0)
+    q_star = exact_q_star(*model("FrozenLake-v1"))
+    assert (np.abs(q - q_star) <= 4 * std_error + 1e-3)[seen].all()
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_fqi_refuses_continuous_actions_in_one_line(workdir):
+    result = rlrun("train", "algo=fqi", "env=Pendulum", cwd=workdir)
+    assert_one_line_error(result, "algo=fqi takes max_a Q(s, a) over a finite set of actions", workdir)
+
+
+def test_a_bad_dataset_is_refused_in_one_line_naming_the_file(workdir):
+    missing = workdir / "nope.npz"
+    result = rlrun("train", "algo=fqi", f"algo.dataset={missing}", cwd=workdir)
+    assert_one_line_error(result, f"algo.dataset: {missing}: no such file", workdir)
+
+    n = 10
+    good = {
+        "obs": np.zeros((n, 4), np.float32), "actions": np.zeros(n, np.int64), "rewards": np.ones(n),
+        "next_obs": np.zeros((n, 4), np.float32), "terminated": np.zeros(n, bool),
+        "truncated": np.zeros(n, bool),
+    }  # fmt: skip
+    wrong_shape = save_dataset(workdir / "shape.npz", {**good, "next_obs": np.zeros((n, 3), np.float32)})
+    result = rlrun("train", "algo=fqi", f"algo.dataset={wrong_shape}", cwd=workdir)
+    assert_one_line_error(result, "next_obs has shape (10, 3), expected (10, 4)", workdir)
+
+    frozenlake = save_dataset(
+        workdir / "fl.npz", {**good, "obs": np.zeros(n, np.int64), "next_obs": np.zeros(n, np.int64)}
+    )
+    result = rlrun("train", "algo=fqi", f"algo.dataset={frozenlake}", cwd=workdir)  # a CartPole run
+    assert_one_line_error(result, "obs has shape (10,), expected (10, 4)", workdir)
+
+    bad_actions = save_dataset(workdir / "actions.npz", {**good, "actions": np.full(n, 7)})
+    result = rlrun("train", "algo=fqi", f"algo.dataset={bad_actions}", cwd=workdir)
+    assert_one_line_error(result, "actions must be integers in [0, 2)", workdir)
