@@ -23,11 +23,11 @@ def uninterrupted(tmp_path_factory):
     return root / "run"
 
 
-def start_until_first_checkpoint(workdir, **pipes) -> subprocess.Popen:
+def start_until_first_checkpoint(workdir, run=RUN, **pipes) -> subprocess.Popen:
     """`rlrun train RUN` in the background, returned once its first checkpoint exists."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlrun", "train", *RUN, "hydra.run.dir=run"], cwd=workdir, env=env, **pipes
+        [sys.executable, "-m", "rlrun", "train", *run, "hydra.run.dir=run"], cwd=workdir, env=env, **pipes
     )
     deadline = time.time() + 120
     while not (workdir / "run" / "checkpoint.pt").exists() and time.time() < deadline:
@@ -125,3 +125,54 @@ def test_sigterm_stops_a_sweep_and_running_it_again_finishes_it(workdir):
     assert "already done" in again.stdout and f"at step {stopped_at}" in again.stdout
     assert summary(jobs[0]) == done_before, "a finished job is not run again"
     assert all(summary(job)["env_steps"] == 4096 for job in jobs)
+
+
+# The other algorithms, each small: stopped by SIGTERM after its first checkpoint and resumed, it
+# ends exactly as the same run left alone.
+OTHER_ALGOS = {
+    "fqi": ["algo=fqi", "env=CartPole", "env.num_envs=2", "total_steps=3072", "algo.N=256", "algo.S=16",
+            "algo.hidden=[32,32]", "algo.learning_starts=512", "eval.every=1024", "eval.episodes=2",
+            "checkpoint.every=1"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("algo", sorted(OTHER_ALGOS))
+def test_every_algorithm_resumes_exactly_after_sigterm(algo, tmp_path):
+    run = OTHER_ALGOS[algo]
+    alone_dir, stopped_dir = tmp_path / "alone", tmp_path / "stopped"
+    stopped_dir.mkdir()
+    result = rlrun("train", *run, f"hydra.run.dir={alone_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    proc = start_until_first_checkpoint(
+        stopped_dir, run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "stopped by SIGTERM" in stderr, stderr[-500:]
+    result = rlrun("train", f"resume={stopped_dir / 'run'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    resumed, alone = summary(stopped_dir / "run"), summary(alone_dir)
+    for key in ("env_steps", "iterations", "eval_return_mean", "best_eval_return_mean"):
+        assert resumed[key] == alone[key], key
+    state = torch.load(stopped_dir / "run" / "checkpoint.pt", weights_only=False)["algo"]
+    state_alone = torch.load(alone_dir / "checkpoint.pt", weights_only=False)["algo"]
+    flat, flat_alone = flatten_tensors(state), flatten_tensors(state_alone)
+    assert flat.keys() == flat_alone.keys()
+    for name, tensor in flat_alone.items():
+        assert torch.equal(flat[name], tensor), name
+
+
+def flatten_tensors(tree, prefix=""):
+    """Every tensor in a nested state dict, by its path."""
+    found = {}
+    items = (
+        tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list | tuple) else []
+    )
+    for key, value in items:
+        if isinstance(value, torch.Tensor):
+            found[f"{prefix}{key}"] = value
+        else:
+            found.update(flatten_tensors(value, f"{prefix}{key}."))
+    return found
