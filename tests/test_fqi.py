@@ -1,6 +1,8 @@
 """Fitted Q-iteration: targets by hand, the replay store and datasets, and the tabular form against
 the exact Q* from a linear solve of the model (computed here, independently of rlrun)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from conftest import assert_one_line_error, rlrun, summary
 from rlrun.algos.fqi import epsilon, td_targets
 from rlrun.collect import collect, compose_run
 from rlrun.config import FQIConfig
+from rlrun.errors import ConfigError
 from rlrun.nets import QTable
 from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
 from rlrun.runner import train
@@ -193,23 +196,44 @@ def test_a_bad_dataset_is_refused_in_one_line_naming_the_file(workdir):
     missing = workdir / "nope.npz"
     result = rlrun("train", "algo=fqi", f"algo.dataset={missing}", cwd=workdir)
     assert_one_line_error(result, f"algo.dataset: {missing}: no such file", workdir)
+    wrong_shape = save_dataset(workdir / "shape.npz", {**cartpole_data(10), "next_obs": np.zeros((10, 3))})
+    result = rlrun("train", "algo=fqi", f"algo.dataset={wrong_shape}", cwd=workdir)
+    assert_one_line_error(
+        result, f"algo.dataset: {wrong_shape}: next_obs has shape (10, 3), expected (10, 4)", workdir
+    )
 
-    n = 10
-    good = {
+
+def cartpole_data(n: int) -> dict:
+    return {
         "obs": np.zeros((n, 4), np.float32), "actions": np.zeros(n, np.int64), "rewards": np.ones(n),
         "next_obs": np.zeros((n, 4), np.float32), "terminated": np.zeros(n, bool),
         "truncated": np.zeros(n, bool),
     }  # fmt: skip
-    wrong_shape = save_dataset(workdir / "shape.npz", {**good, "next_obs": np.zeros((n, 3), np.float32)})
-    result = rlrun("train", "algo=fqi", f"algo.dataset={wrong_shape}", cwd=workdir)
-    assert_one_line_error(result, "next_obs has shape (10, 3), expected (10, 4)", workdir)
 
-    frozenlake = save_dataset(
-        workdir / "fl.npz", {**good, "obs": np.zeros(n, np.int64), "next_obs": np.zeros(n, np.int64)}
-    )
-    result = rlrun("train", "algo=fqi", f"algo.dataset={frozenlake}", cwd=workdir)  # a CartPole run
-    assert_one_line_error(result, "obs has shape (10,), expected (10, 4)", workdir)
 
-    bad_actions = save_dataset(workdir / "actions.npz", {**good, "actions": np.full(n, 7)})
-    result = rlrun("train", "algo=fqi", f"algo.dataset={bad_actions}", cwd=workdir)
-    assert_one_line_error(result, "actions must be integers in [0, 2)", workdir)
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"obs": np.zeros(10, np.int64), "next_obs": np.zeros(10, np.int64)},
+            "obs has shape (10,), expected (10, 4)",
+        ),
+        ({"actions": np.full(10, 7)}, "actions must be integers in [0, 2)"),
+        ({"actions": np.full(10, 0.5)}, "actions must be integers in [0, 2)"),
+        ({"rewards": np.ones(9)}, "rewards has shape (9,), expected (10,)"),
+    ],
+)
+def test_dataset_checks_against_the_envs_spaces(change, message, tmp_path):
+    import gymnasium as gym
+
+    env = gym.make("CartPole-v1")
+    path = save_dataset(tmp_path / "data.npz", {**cartpole_data(10), **change})
+    with pytest.raises(ConfigError, match=re.escape(f"algo.dataset: {path}: {message}")):
+        load_dataset(path, env.observation_space, env.action_space)
+    missing_field = tmp_path / "partial.npz"
+    np.savez(missing_field, obs=np.zeros((3, 4)))
+    with pytest.raises(ConfigError, match="missing actions, rewards, next_obs, terminated, truncated"):
+        load_dataset(missing_field, env.observation_space, env.action_space)
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(ConfigError, match="not a readable .npz file"):
+        load_dataset(tmp_path / "text.npz", env.observation_space, env.action_space)
