@@ -91,7 +91,7 @@ class EnvConfig:
 @dataclass
 class DeviceConfig:
     type: str = "auto"  # auto | cpu | cuda | cuda:<index>
-    threads: int | None = None  # torch CPU threads (null: torch's default)
+    threads: int | None = None  # torch CPU threads (null: 1 when training on the CPU, else torch's default)
 
 
 # ---------------------------------------------------------------------------- run level

@@ -10,11 +10,19 @@ from rlrun.errors import ConfigError
 
 def resolve_device(cfg: DeviceConfig) -> torch.device:
     """auto: CUDA when torch.cuda.is_available(), else the CPU; cuda refuses a machine without it."""
-    kind = cfg.type
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError("device.threads", f"must be >= 1 or null, got {cfg.threads}")
+    device = choose(cfg.type)
     if cfg.threads is not None:
-        if cfg.threads < 1:
-            raise ConfigError("device.threads", f"must be >= 1 or null, got {cfg.threads}")
         torch.set_num_threads(cfg.threads)
+    elif device.type == "cpu":
+        # Our networks are small: a second intra-op thread brings them no speed, and when another
+        # process holds a core every op waits for it (scripts/bench_threads.py measures both).
+        torch.set_num_threads(1)
+    return device
+
+
+def choose(kind: str) -> torch.device:
     if kind == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cpu":
