@@ -26,7 +26,7 @@ def expected_next(P: torch.Tensor, V: torch.Tensor, num_actions: int) -> torch.T
 
 def q_values(P: torch.Tensor, R: torch.Tensor, V: torch.Tensor, gamma: float) -> torch.Tensor:
     """Q(s, a) = R(s, a) + gamma E[V(s')]: one backup, all states and actions at once."""
-    return R + gamma * expected_next(P, V, R.shape[1])
+    return torch.addmv(R.reshape(-1), P, V, alpha=gamma).view_as(R)  # R + gamma P V, fused
 
 
 def greedy(Q: torch.Tensor, keep: torch.Tensor | None = None, tie: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

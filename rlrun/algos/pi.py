@@ -15,7 +15,7 @@ import gymnasium as gym
 import torch
 
 from rlrun import bellman
-from rlrun.algos.tabular_base import TabularAlgorithm
+from rlrun.algos.tabular_base import TabularAlgorithm, small_model_threads
 from rlrun.config import PIConfig, RunConfig
 from rlrun.envs.tabular import TabularModel, tabular_model
 
@@ -42,4 +42,6 @@ class PolicyIteration(TabularAlgorithm):
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> PolicyIteration:
-    return PolicyIteration(run.algo, tabular_model(run.env, device), run.total_steps)
+    model = tabular_model(run.env, device)
+    small_model_threads(model, run.device.threads)
+    return PolicyIteration(run.algo, model, run.total_steps)

@@ -14,7 +14,7 @@ import gymnasium as gym
 import torch
 
 from rlrun import bellman
-from rlrun.algos.tabular_base import TabularAlgorithm
+from rlrun.algos.tabular_base import TabularAlgorithm, small_model_threads
 from rlrun.config import RunConfig, VIConfig
 from rlrun.envs.tabular import TabularModel, tabular_model
 
@@ -38,4 +38,6 @@ class ValueIteration(TabularAlgorithm):
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> ValueIteration:
-    return ValueIteration(run.algo, tabular_model(run.env, device), run.total_steps)
+    model = tabular_model(run.env, device)
+    small_model_threads(model, run.device.threads)
+    return ValueIteration(run.algo, model, run.total_steps)

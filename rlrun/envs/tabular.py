@@ -12,6 +12,7 @@ and continuing models alike, with no terminal flag in the Bellman backup.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -22,7 +23,10 @@ from rlrun.config import EnvConfig
 from rlrun.envs.gym import make_env
 from rlrun.errors import ConfigError
 
-DENSE_BELOW = 0.1  # store P dense when at least this fraction of its entries is non-zero
+# P is stored dense when it is small or at least this dense (small dense products are faster than
+# sparse ones), else as sparse CSR
+DENSE_UP_TO = 4_000_000  # entries (32 MB of float64)
+DENSE_FROM = 0.1  # fraction of entries that are non-zero
 
 
 @dataclass
@@ -107,10 +111,12 @@ def transition_matrix(arrays: dict[str, np.ndarray], S: int, A: int, device: tor
     go_on = ~arrays["ends"] & (arrays["probs"] > 0)
     index = torch.as_tensor(np.stack([arrays["rows"][go_on], arrays["next_states"][go_on]]))
     values = torch.as_tensor(arrays["probs"][go_on], dtype=torch.float64)
-    P = torch.sparse_coo_tensor(index, values, (S * A, S)).coalesce()
-    if P._nnz() >= DENSE_BELOW * S * A * S:
-        return P.to_dense().to(device)
-    return P.to_sparse_csr().to(device)
+    with warnings.catch_warnings():  # torch's notes that sparse CSR is in beta
+        warnings.simplefilter("ignore", UserWarning)
+        P = torch.sparse_coo_tensor(index, values, (S * A, S), check_invariants=True).coalesce()
+        if S * A * S <= DENSE_UP_TO or P._nnz() >= DENSE_FROM * S * A * S:
+            return P.to_dense().to(device)
+        return P.to_sparse_csr().to(device)
 
 
 def terminal_states(arrays: dict[str, np.ndarray], S: int) -> np.ndarray:
