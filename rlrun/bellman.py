@@ -9,7 +9,8 @@ missing from a row is the probability that the episode ends), R is [S, A], V is 
     evaluate_policy(P, R, policy, gamma, sweeps)
                                     V^pi: the linear solve of (I - gamma P_pi) V = R_pi (sweeps=0),
                                     or `sweeps` backups V <- R_pi + gamma P_pi V from V0
-    state_distributions(...)        the state distribution after each step of the policy (time-limited returns)
+    expected_episode_return(...)    the undiscounted return within a time limit (state distributions)
+    improper_states(P, A)           states from which some policy never ends its episode (gamma = 1 is unsafe)
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def q_values(P: torch.Tensor, R: torch.Tensor, V: torch.Tensor, gamma: float) ->
     return torch.addmv(R.reshape(-1), P, V, alpha=gamma).view_as(R)  # R + gamma P V, fused
 
 
-def greedy(Q: torch.Tensor, keep: torch.Tensor | None = None, tie: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def greedy(
+    Q: torch.Tensor, keep: torch.Tensor | None = None, tie: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """max_a Q(s, a) and an argmax; where `keep`'s action is within `tie` of the max, keep it (so
     policy iteration stops instead of switching between equally good actions)."""
     V, policy = Q.max(dim=1)

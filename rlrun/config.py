@@ -283,7 +283,9 @@ ALGO_CHECKS = {"ppo": check_ppo}
 def check_tabular_env(env: EnvConfig) -> None:
     if isinstance(env, FrozenLakeEnvConfig):
         if env.desc is None:
-            _check(env.map_name in ("4x4", "8x8"), "env.map_name", f"must be 4x4 or 8x8, got {env.map_name!r}")
+            _check(
+                env.map_name in ("4x4", "8x8"), "env.map_name", f"must be 4x4 or 8x8, got {env.map_name!r}"
+            )
         else:
             rows = env.desc
             _check(
@@ -311,7 +313,8 @@ def check_tabular_env(env: EnvConfig) -> None:
             _check(
                 len(env.goal) == 2 and all(0 <= g < env.size for g in env.goal) and list(env.goal) != [0, 0],
                 "env.goal",
-                f"must be [row, col] inside the {env.size}x{env.size} grid, not the start [0, 0], got {env.goal}",
+                f"must be [row, col] inside the {env.size}x{env.size} grid, not the start [0, 0], "
+                f"got {env.goal}",
             )
 
 

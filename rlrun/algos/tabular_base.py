@@ -81,7 +81,9 @@ class TabularAlgorithm(Algorithm):
         self.env_steps = self.iteration  # the x axis of vi and pi: iterations
         self.converged = converged
         self.done = converged or self.iteration >= self.K
-        if self.model.grid is not None and (self.iteration == 1 or self.done or self.iteration >= self.last_iteration):
+        if self.model.grid is not None and (
+            self.iteration == 1 or self.done or self.iteration >= self.last_iteration
+        ):
             self.images[IMAGE_TAG] = value_image(self.model, self.V, self.pi)
         return metrics
 

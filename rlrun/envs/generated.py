@@ -89,14 +89,11 @@ class RandomMDPEnv(gym.Env):
     @property
     def P(self) -> dict[int, dict[int, list[tuple[float, int, float, bool]]]]:
         S, A, b = self.next_states.shape
+        probs, nxt, rewards = self.probs.tolist(), self.next_states.tolist(), self.rewards.tolist()
         return {
-            s: {
-                a: [(float(self.probs[s, a, k]), int(self.next_states[s, a, k]), float(self.rewards[s, a]), False)
-                    for k in range(b)]
-                for a in range(A)
-            }
+            s: {a: [(probs[s][a][k], nxt[s][a][k], rewards[s][a], False) for k in range(b)] for a in range(A)}
             for s in range(S)
-        }  # fmt: skip
+        }
 
 
 # ---------------------------------------------------------------------------- GridWorld
