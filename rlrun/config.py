@@ -91,13 +91,13 @@ class EnvConfig:
 
 @dataclass
 class FrozenLakeEnvConfig(EnvConfig):
-    map_name: str = "4x4"  # 4x4 | 8x8 (ignored when desc is given)
+    map_name: str | None = None  # 4x4 | 8x8 (null: the id's own; ignored when desc is given)
     is_slippery: bool = True  # the move goes in the intended direction with probability 1/3
     desc: list[str] | None = None  # a custom map, one string per row: S start, F frozen, H hole, G goal
 
     def make_kwargs(self) -> dict[str, Any]:
         own = {"map_name": self.map_name, "is_slippery": self.is_slippery, "desc": self.desc}
-        return {**own, **self.kwargs}
+        return {**{k: v for k, v in own.items() if v is not None}, **self.kwargs}
 
 
 @dataclass
@@ -284,7 +284,9 @@ def check_tabular_env(env: EnvConfig) -> None:
     if isinstance(env, FrozenLakeEnvConfig):
         if env.desc is None:
             _check(
-                env.map_name in ("4x4", "8x8"), "env.map_name", f"must be 4x4 or 8x8, got {env.map_name!r}"
+                env.map_name in (None, "4x4", "8x8"),
+                "env.map_name",
+                f"must be 4x4 or 8x8, got {env.map_name!r}",
             )
         else:
             rows = env.desc
