@@ -37,7 +37,7 @@ MODELS = {
 
 
 def toolbox_model(env_cfg) -> tuple[list, np.ndarray]:
-    """The env as pymdptoolbox wants it: A stochastic S x S matrices and R [S, A]. Steps that end
+    """The env as pymdptoolbox wants it: P [A, S, S] (stochastic rows) and R [S, A]. Steps that end
     the episode go to their state, which toy-text makes absorbing with reward 0: the same values."""
     env = gym.make(env_cfg.id, **env_cfg.make_kwargs())
     u = env.unwrapped
@@ -53,7 +53,8 @@ def toolbox_model(env_cfg) -> tuple[list, np.ndarray]:
                 R[s, a] += p * r
     env.close()
     P = [scipy.sparse.csr_matrix((probs[a], (rows[a], cols[a])), shape=(S, S)) for a in range(A)]
-    return P, R
+    # dense arrays: pymdptoolbox's sparse path slices columns one by one (minutes for 2000 states)
+    return np.stack([p.toarray() for p in P]), R
 
 
 def best_of(repeats: int, fn) -> tuple[float, object]:
@@ -103,7 +104,7 @@ def main() -> None:
             return vi
 
         def tb_pi(P=P, R=R):
-            pi = TbPI(P, R, GAMMA, eval_type=0, max_iter=10**6, skip_check=True)
+            pi = TbPI(P, R, GAMMA, eval_type=0, max_iter=1000, skip_check=True)  # may cycle on ties
             pi.run()
             return pi
 
