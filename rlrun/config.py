@@ -72,6 +72,28 @@ class FQIConfig:
 ALGO_SCHEMAS: dict[str, type] = {"ppo": PPOConfig, "fqi": FQIConfig}
 TABULAR_ALGOS = ("vi", "pi")  # they work on a tabular model, not a vector env
 
+# ---------------------------------------------------------------------------- algo: tabular (vi, pi)
+
+
+@dataclass
+class VIConfig:
+    name: str = "vi"
+    gamma: float = 0.99
+    tol: float = 1e-10  # stop once the Bellman residual max|V_new - V| < tol
+    K: int = 100_000  # iteration cap (one iteration = one Bellman sweep over all states)
+
+
+@dataclass
+class PIConfig:
+    name: str = "pi"
+    gamma: float = 0.99
+    S: int = 0  # evaluation sweeps per iteration; 0: exact policy evaluation by a linear solve
+    K: int = 10_000  # iteration cap (one iteration = evaluate, then improve)
+    tol: float = 1e-10  # with S > 0: stop only once the Bellman residual is also below tol
+
+
+ALGO_SCHEMAS.update(vi=VIConfig, pi=PIConfig)
+
 # ---------------------------------------------------------------------------- env
 
 
@@ -83,6 +105,67 @@ class EnvConfig:
     backend: str = "gymnasium"
     max_episode_steps: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
+
+    def make_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for gymnasium.make (schemas with env-specific keys add theirs)."""
+        return dict(self.kwargs)
+
+
+# ---------------------------------------------------------------------------- env: tabular models
+# Tabular envs with keys of their own; Taxi-v4 and CliffWalking-v1 use the plain EnvConfig.
+
+
+@dataclass
+class FrozenLakeEnvConfig(EnvConfig):
+    map_name: str | None = None  # 4x4 | 8x8 (null: the id's own; ignored when desc is given)
+    is_slippery: bool = True  # the move goes in the intended direction with probability 1/3
+    desc: list[str] | None = None  # a custom map, one string per row: S start, F frozen, H hole, G goal
+
+    def make_kwargs(self) -> dict[str, Any]:
+        own = {"map_name": self.map_name, "is_slippery": self.is_slippery, "desc": self.desc}
+        return {**{k: v for k, v in own.items() if v is not None}, **self.kwargs}
+
+
+@dataclass
+class RandomMDPEnvConfig(EnvConfig):
+    states: int = 100
+    actions: int = 4
+    branching: int = 3  # successor states of each (state, action), chosen at random
+    seed: int = 0  # seed of the generated model (not of the run)
+
+    def make_kwargs(self) -> dict[str, Any]:
+        own = {"states": self.states, "actions": self.actions, "branching": self.branching}
+        return {**own, "seed": self.seed, **self.kwargs}
+
+
+@dataclass
+class GridWorldEnvConfig(EnvConfig):
+    size: int = 10  # a size x size grid; start top left
+    walls: float = 0.1  # fraction of cells that are walls, placed at random by seed
+    slip: float = 0.1  # probability that a move goes to one of the two perpendicular sides instead
+    goal: list[int] | None = None  # [row, col] of the goal (reward 1, the episode ends); null: bottom right
+    seed: int = 0  # seed of the wall layout (not of the run)
+
+    def make_kwargs(self) -> dict[str, Any]:
+        own = {"size": self.size, "walls": self.walls, "slip": self.slip, "goal": self.goal}
+        return {**own, "seed": self.seed, **self.kwargs}
+
+
+# the env ids that have a tabular model (vi and pi need one), with the config option naming each
+TABULAR_ENVS = {
+    "FrozenLake-v1": "FrozenLake",
+    "FrozenLake8x8-v1": "FrozenLake8x8",
+    "Taxi-v4": "Taxi",
+    "CliffWalking-v1": "CliffWalking",
+    "rlrun/RandomMDP-v0": "RandomMDP",
+    "rlrun/GridWorld-v0": "GridWorld",
+}
+ENV_SCHEMAS: dict[str, type] = {
+    "FrozenLake-v1": FrozenLakeEnvConfig,
+    "FrozenLake8x8-v1": FrozenLakeEnvConfig,
+    "rlrun/RandomMDP-v0": RandomMDPEnvConfig,
+    "rlrun/GridWorld-v0": GridWorldEnvConfig,
+}
 
 
 # ---------------------------------------------------------------------------- device
@@ -129,6 +212,9 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="_run_schema", node=RunConfig)
     cs.store(name="_env_schema", node=EnvConfig)
+    cs.store(name="_frozenlake_env_schema", node=FrozenLakeEnvConfig)
+    cs.store(name="_randommdp_env_schema", node=RandomMDPEnvConfig)
+    cs.store(name="_gridworld_env_schema", node=GridWorldEnvConfig)
     cs.store(name="_device_schema", node=DeviceConfig)
     for name, schema in ALGO_SCHEMAS.items():
         cs.store(name=f"_{name}_schema", node=schema)
@@ -247,6 +333,78 @@ def check_fqi(algo: FQIConfig, env: EnvConfig) -> None:
 ACTIVATIONS = ("tanh", "relu", "elu")
 ALGO_CHECKS = {"ppo": check_ppo, "fqi": check_fqi}
 
+# ---------------------------------------------------------------------------- checks: tabular
+
+
+def check_tabular_env(env: EnvConfig) -> None:
+    if isinstance(env, FrozenLakeEnvConfig):
+        if env.desc is None:
+            _check(
+                env.map_name in (None, "4x4", "8x8"),
+                "env.map_name",
+                f"must be 4x4 or 8x8, got {env.map_name!r}",
+            )
+        else:
+            rows = env.desc
+            _check(
+                len(rows) > 0 and len({len(r) for r in rows}) == 1 and len(rows[0]) > 0,
+                "env.desc",
+                "must be a non-empty list of rows of equal length",
+            )
+            _check(all(set(r) <= set("SFHG") for r in rows), "env.desc", "rows may hold only S, F, H and G")
+            text = "".join(rows)
+            _check(text.count("S") == 1, "env.desc", f"needs exactly one start S, got {text.count('S')}")
+            _check("G" in text, "env.desc", "needs at least one goal G")
+    if isinstance(env, RandomMDPEnvConfig):
+        _check(env.states > 0, "env.states", f"must be > 0, got {env.states}")
+        _check(env.actions > 0, "env.actions", f"must be > 0, got {env.actions}")
+        _check(
+            0 < env.branching <= env.states,
+            "env.branching",
+            f"must be in [1, env.states={env.states}], got {env.branching}",
+        )
+    if isinstance(env, GridWorldEnvConfig):
+        _check(env.size >= 2, "env.size", f"must be >= 2, got {env.size}")
+        _check(0 <= env.walls < 1, "env.walls", f"must be in [0, 1), got {env.walls}")
+        _check(0 <= env.slip <= 1, "env.slip", f"must be in [0, 1], got {env.slip}")
+        if env.goal is not None:
+            _check(
+                len(env.goal) == 2 and all(0 <= g < env.size for g in env.goal) and list(env.goal) != [0, 0],
+                "env.goal",
+                f"must be [row, col] inside the {env.size}x{env.size} grid, not the start [0, 0], "
+                f"got {env.goal}",
+            )
+
+
+def check_needs_model(algo: str, env: EnvConfig) -> None:
+    """vi and pi plan on a model: refuse an env without one, naming those that have one."""
+    _check(
+        env.id in TABULAR_ENVS,
+        "env",
+        f"algo={algo} needs a tabular model (P, R), which {env.id} has not; "
+        f"choose one of: {', '.join(f'env={name}' for name in TABULAR_ENVS.values())}",
+    )
+
+
+def check_vi(algo: VIConfig, env: EnvConfig) -> None:
+    check_finite(algo, "algo.")
+    check_needs_model("vi", env)
+    _check(0 < algo.gamma <= 1, "algo.gamma", f"must be in (0, 1], got {algo.gamma}")
+    _check(algo.tol > 0, "algo.tol", f"must be > 0, got {algo.tol}")
+    _check(algo.K > 0, "algo.K", f"must be an integer > 0, got {algo.K}")
+
+
+def check_pi(algo: PIConfig, env: EnvConfig) -> None:
+    check_finite(algo, "algo.")
+    check_needs_model("pi", env)
+    _check(0 < algo.gamma <= 1, "algo.gamma", f"must be in (0, 1], got {algo.gamma}")
+    _check(algo.S >= 0, "algo.S", f"must be >= 0 (0: exact evaluation), got {algo.S}")
+    _check(algo.K > 0, "algo.K", f"must be an integer > 0, got {algo.K}")
+    _check(algo.tol > 0, "algo.tol", f"must be > 0, got {algo.tol}")
+
+
+ALGO_CHECKS.update(vi=check_vi, pi=check_pi)
+
 
 def parse_config(cfg: DictConfig) -> RunConfig:
     """The composed config as dataclasses, range- and compatibility-checked (ConfigError if not)."""
@@ -256,11 +414,14 @@ def parse_config(cfg: DictConfig) -> RunConfig:
     name = cfg.algo.get("name")
     if name not in ALGO_SCHEMAS:
         raise ConfigError("algo.name", f"must be one of {', '.join(ALGO_SCHEMAS)}, got {name!r}")
-    groups = {"algo": ALGO_SCHEMAS[name], "env": EnvConfig, "device": DeviceConfig}
+    env_id = None if OmegaConf.is_missing(cfg.env, "id") else cfg.env.get("id")
+    env_schema = ENV_SCHEMAS.get(env_id, EnvConfig)  # tabular envs have keys of their own
+    groups = {"algo": ALGO_SCHEMAS[name], "env": env_schema, "device": DeviceConfig}
     parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
     run = to_dataclass(RunConfig, OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups]), "")
     run.algo, run.env, run.device = parsed["algo"], parsed["env"], parsed["device"]
     check_run(run)
     check_env(run.env)
+    check_tabular_env(run.env)
     ALGO_CHECKS[name](run.algo, run.env)
     return run

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from tqdm import tqdm
@@ -45,6 +46,10 @@ class Logger:
     def scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
             self.writer.add_scalar(tag, value, step)
+
+    def image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """An HWC uint8 image (the Images tab)."""
+        self.writer.add_image(tag, image, step, dataformats="HWC")
 
     def episodes(self, finished: list[tuple[float, int]], step: int) -> None:
         for ret, length in finished:

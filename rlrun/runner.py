@@ -195,6 +195,7 @@ def run_loop(
         nonlocal eval_time
         t = time.perf_counter()
         returns = evaluator(algo.policy(), device, run.eval.deterministic)
+        algo.evaluated(returns)
         eval_time += time.perf_counter() - t
         result = (algo.env_steps, float(returns.mean()), float(returns.std()))
         logger.scalars({"eval/return_mean": result[1], "eval/return_std": result[2]}, algo.env_steps)
@@ -216,6 +217,8 @@ def run_loop(
             step = algo.env_steps
             sps = (step - start_step) / max(time.perf_counter() - t0 - eval_time, 1e-9)
             logger.scalars({**metrics, "perf/sps": sps}, step)
+            for tag, image in algo.pop_images().items():
+                logger.image(tag, image, step)
             logger.episodes(algo.pop_episodes(), step)
             if run.eval.every and step // run.eval.every > previous_step // run.eval.every:
                 last_eval = evaluate()

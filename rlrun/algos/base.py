@@ -49,6 +49,13 @@ class Algorithm:
     def restart_episodes(self) -> None:
         """After a resume whose environments could not be restored: start fresh episodes."""
 
+    def pop_images(self) -> dict[str, np.ndarray]:
+        """Images (HWC uint8 arrays) to log at this iteration, by TensorBoard tag."""
+        return {}
+
+    def evaluated(self, returns: np.ndarray) -> None:
+        """The return of each episode of the evaluation just played (the last one feeds finish)."""
+
     def finish(self, run_dir: Path) -> dict[str, Any]:
         """At the end of training: write any extra outputs; return extra summary.json fields."""
         return {}

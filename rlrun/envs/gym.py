@@ -34,7 +34,7 @@ def resolve_env_id(env: EnvConfig) -> str:
 
 def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
     env_id = resolve_env_id(env)
-    kwargs = dict(env.kwargs)
+    kwargs = env.make_kwargs()
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     if env.max_episode_steps is not None:

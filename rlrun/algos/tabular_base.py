@@ -1,0 +1,172 @@
+"""What vi and pi share: the model, the value table and greedy policy, the table-lookup policy the
+evaluator plays, checkpoint state, the final outputs (values.npy, policy.npy, exact returns) and
+the TensorBoard image of V with the greedy policy as arrows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from rlrun import bellman
+from rlrun.algos.base import Algorithm
+from rlrun.envs.tabular import TabularModel
+from rlrun.errors import ConfigError
+
+IMAGE_TAG = "tabular/values"
+IMAGE_SIDE = 512  # pixels, at most, of the image's longer side
+
+
+class TablePolicy(nn.Module):
+    """A deterministic policy as a table: state index -> action."""
+
+    def __init__(self, table: torch.Tensor):
+        super().__init__()
+        self.register_buffer("table", table.clone())
+
+    def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        return self.table[obs.long().to(self.table.device)]
+
+    def to_env(self, action: torch.Tensor) -> np.ndarray:
+        return action.cpu().numpy()
+
+
+def check_gamma(model: TabularModel, gamma: float) -> None:
+    """gamma = 1 is fine only when every policy ends its episodes: refuse it otherwise, before any
+    iteration, rather than iterate on values that may grow without bound."""
+    if gamma < 1:
+        return
+    improper = bellman.improper_states(model.P, model.num_actions)
+    if improper.any():
+        first = int(improper.nonzero()[0, 0])
+        raise ConfigError(
+            "algo.gamma",
+            f"1 needs every policy to end its episodes, but from {int(improper.sum())} of the "
+            f"{model.num_states} states (e.g. state {first}) some policy never ends; use algo.gamma < 1",
+        )
+
+
+class TabularAlgorithm(Algorithm):
+    """State: V [S] (float64) and the greedy policy [S], on the model's device."""
+
+    def __init__(self, model: TabularModel, gamma: float, K: int, total_steps: int):
+        check_gamma(model, gamma)
+        self.model, self.gamma, self.K = model, gamma, K
+        self.last_iteration = min(K, total_steps)
+        self.V = torch.zeros(model.num_states, dtype=torch.float64, device=model.R.device)
+        self.pi = torch.zeros(model.num_states, dtype=torch.long, device=model.R.device)
+        self.iteration, self.env_steps, self.done, self.converged = 0, 0, False, False
+        self.residual = float("inf")
+        self.eval_returns: np.ndarray | None = None
+        self.images: dict[str, np.ndarray] = {}
+
+    def step_done(self, metrics: dict[str, float], converged: bool) -> dict[str, float]:
+        """Count the iteration, end on convergence or at the cap K, draw V at the first and last."""
+        self.iteration += 1
+        self.env_steps = self.iteration  # the x axis of vi and pi: iterations
+        self.converged = converged
+        self.done = converged or self.iteration >= self.K
+        if self.model.grid is not None and (
+            self.iteration == 1 or self.done or self.iteration >= self.last_iteration
+        ):
+            self.images[IMAGE_TAG] = value_image(self.model, self.V, self.pi)
+        return metrics
+
+    def pop_images(self) -> dict[str, np.ndarray]:
+        images, self.images = self.images, {}
+        return images
+
+    def policy(self) -> TablePolicy:
+        return TablePolicy(self.pi)
+
+    def evaluated(self, returns: np.ndarray) -> None:
+        self.eval_returns = returns
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "V": self.V, "pi": self.pi, "iteration": self.iteration, "env_steps": self.env_steps,
+            "done": self.done, "converged": self.converged, "residual": self.residual,
+        }  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.V = state["V"].to(self.V.device)
+        self.pi = state["pi"].to(self.pi.device)
+        self.iteration, self.env_steps = state["iteration"], state["env_steps"]
+        self.done, self.converged, self.residual = state["done"], state["converged"], state["residual"]
+
+    def finish(self, run_dir: Path) -> dict[str, Any]:
+        """values.npy, policy.npy; the exact returns of the greedy policy from the model."""
+        m = self.model
+        np.save(Path(run_dir) / "values.npy", self.V.cpu().numpy())
+        np.save(Path(run_dir) / "policy.npy", self.pi.cpu().numpy())
+        V_pi = bellman.evaluate_policy(m.P, m.R, self.pi, self.gamma)  # gamma = 1: every policy ends
+        out: dict[str, Any] = {
+            "converged": self.converged,
+            "bellman_residual": self.residual,
+            "num_states": m.num_states,
+            "num_actions": m.num_actions,
+            # the discounted return of the greedy policy from the start distribution, exactly
+            "exact_return": torch.dot(m.start, V_pi).item(),
+            # the undiscounted return within the env's time limit: what eval_return_mean estimates
+            "exact_eval_return": None,
+        }
+        if m.horizon is not None and m.horizon * m.num_states <= 10**9:
+            out["exact_eval_return"] = bellman.expected_episode_return(m.P, m.R, m.start, self.pi, m.horizon)
+        if m.goal_reward:
+            out["exact_success_rate"] = out["exact_eval_return"]
+            out["eval_success_rate"] = (
+                float((self.eval_returns > 0).mean()) if self.eval_returns is not None else None
+            )
+        return out
+
+
+# ---------------------------------------------------------------------------- the image of V
+
+# a dark-blue to yellow colour map (viridis' end points and middle)
+COLOURS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
+
+
+def colour_map(x: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] as RGB uint8."""
+    pos = np.clip(x, 0, 1) * (len(COLOURS) - 1)
+    low = np.minimum(pos.astype(int), len(COLOURS) - 2)
+    frac = (pos - low)[..., None]
+    return ((1 - frac) * COLOURS[low] + frac * COLOURS[low + 1]).astype(np.uint8)
+
+
+def value_image(model: TabularModel, V: torch.Tensor, pi: torch.Tensor) -> np.ndarray:
+    """V on the grid as a heatmap (HWC uint8), walls and holes grey, greedy actions as arrows
+    where cells are big enough to hold one; grids bigger than the image are subsampled."""
+    rows, cols = model.grid
+    stride = max(1, -(-max(rows, cols) // IMAGE_SIDE))
+    values = V.cpu().numpy().reshape(rows, cols)[::stride, ::stride]
+    actions = pi.cpu().numpy().reshape(rows, cols)[::stride, ::stride]
+    blocked = model.blocked.reshape(rows, cols)[::stride, ::stride]
+    terminal = model.terminal.cpu().numpy().reshape(rows, cols)[::stride, ::stride]
+    low, high = values[~blocked].min(initial=0.0), values[~blocked].max(initial=0.0)
+    rgb = colour_map((values - low) / (high - low) if high > low else np.zeros_like(values))
+    rgb[blocked] = 128
+    cell = max(1, IMAGE_SIDE // max(values.shape))
+    image = np.kron(rgb, np.ones((cell, cell, 1), dtype=np.uint8))
+    if cell < 12 or model.moves is None:
+        return image
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    for (r, c), a in np.ndenumerate(actions):
+        if blocked[r, c] or terminal[r, c]:
+            continue
+        dr, dc = model.moves[a]
+        cy, cx, half = (r + 0.5) * cell, (c + 0.5) * cell, 0.35 * cell
+        tip = (cx + dc * half, cy + dr * half)
+        draw.line([(cx - dc * half, cy - dr * half), tip], fill=(255, 255, 255), width=max(1, cell // 16))
+        wing = 0.4 * half
+        draw.polygon(
+            [tip, (tip[0] - dc * wing - dr * wing, tip[1] - dr * wing - dc * wing),
+             (tip[0] - dc * wing + dr * wing, tip[1] - dr * wing + dc * wing)],
+            fill=(255, 255, 255),
+        )  # fmt: skip
+    return np.asarray(picture)
