@@ -231,6 +231,9 @@ def to_dataclass(schema: type, node: DictConfig, key: str) -> Any:
     extra = [k for k in node if k not in allowed]
     if extra:
         raise ConfigError(f"{prefix}{extra[0]}", f"unknown key; allowed: {', '.join(allowed)}")
+    if OmegaConf.get_type(node) not in (schema, dict):
+        # a node of another schema (env=gym with a FrozenLake id): as plain values, to merge into this one
+        node = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
     try:
         return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
     except MissingMandatoryValue as err:
