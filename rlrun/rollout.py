@@ -54,7 +54,10 @@ def discounted_returns(
     """Reward-to-go sum_{t'>=t} gamma^(t'-t) r_t', cut at episode ends, plus gamma^k V where an
     episode was truncated (or the batch ended) k steps later. bootstrap[t] is that V for step t
     (read only at truncations and at the last step). This is GAE with lambda = 1 and V = 0."""
+    read = terminated | truncated
+    read[-1] = True
     zeros = torch.zeros_like(rewards)
+    bootstrap = torch.where(read, bootstrap, zeros)  # elsewhere the episode goes on: no V
     _, returns = gae(rewards, zeros, bootstrap, terminated, truncated, gamma, lam=1.0)
     return returns
 
