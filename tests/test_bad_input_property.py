@@ -26,7 +26,7 @@ NUMERIC_KEYS = {
     "checkpoint.every": (int, lambda x: x > 0),
     "seed": (int, lambda x: x >= 0),
 }
-KNOWN = {"ppo", "CartPole", "Acrobot", "MountainCar", "MountainCarContinuous", "Pendulum", "gym"}
+KNOWN = {"ppo", "pg", "ac", "CartPole", "Acrobot", "MountainCar", "MountainCarContinuous", "Pendulum", "gym"}
 KNOWN |= {"auto", "cpu", "cuda", "true", "false", "null", "nan", "inf", "yes", "no", "on", "off"}
 words = st.text(string.ascii_letters, min_size=1, max_size=10).filter(lambda w: w.lower() not in KNOWN)
 
