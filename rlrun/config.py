@@ -408,6 +408,100 @@ def check_pi(algo: PIConfig, env: EnvConfig) -> None:
 
 ALGO_CHECKS.update(vi=check_vi, pi=check_pi)
 
+# ---------------------------------------------------------------------------- pg and ac (issue 3)
+
+
+@dataclass
+class PGConfig:
+    name: str = "pg"
+    N: int = 16  # trajectories sampled per update
+    S: int = 10  # critic gradient steps per update (baseline=value)
+    lr: float = 3e-3  # Adam learning rate of the policy (alpha)
+    critic_lr: float = 3e-3  # Adam learning rate of V_hat_phi
+    gamma: float = 0.99
+    reward_to_go: bool = True  # Q_hat_t = sum_{t'>=t} (true) or the whole-trajectory return (false)
+    baseline: str = "value"  # none | mean (of the batch's Q_hat) | value (a fitted V_hat_phi(s))
+    value_target: str = "mc"  # the critic's regression target: mc (returns) | bootstrap (r + gamma V(s'))
+    gae_lambda: float | None = None  # A_hat by GAE(lambda) instead of Q_hat - V_hat (baseline=value)
+    norm_adv: bool = True  # normalise the weights of grad log pi over each batch
+    ent_coef: float = 0.0
+    max_grad_norm: float | None = None  # clip the policy gradient's norm (null: no clipping)
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_log_std: float = 0.0  # Gaussian policies only
+
+
+@dataclass
+class ACConfig:
+    name: str = "ac"
+    N: int = 40  # transitions per update (= env.num_envs x steps per env)
+    n_steps: int = 5  # targets look n steps ahead (1: the lecture's r + gamma V(s')); <= N / num_envs
+    S: int = 1  # critic gradient steps per update
+    lr: float = 7e-4  # Adam learning rate of the policy (alpha)
+    critic_lr: float = 7e-4  # Adam learning rate of V_hat_phi
+    gamma: float = 0.99
+    ent_coef: float = 0.0  # weight of the entropy bonus in the policy step
+    norm_adv: bool = False  # normalise A_hat over each batch
+    max_grad_norm: float | None = 0.5  # clip both gradients' norms (null: no clipping)
+    shared: bool = False  # one MLP body under the policy and value heads
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_log_std: float = 0.0  # Gaussian policies only
+
+
+def _check_common(algo: PGConfig | ACConfig) -> None:
+    """Checks pg and ac share: counts, learning rates, discount, clipping, network."""
+    check_finite(algo, "algo.")
+    for key in ("N", "S"):
+        value = getattr(algo, key)
+        _check(value > 0, f"algo.{key}", f"must be an integer > 0, got {value}")
+    for key in ("lr", "critic_lr"):
+        value = getattr(algo, key)
+        _check(value > 0, f"algo.{key}", f"must be > 0, got {value}")
+    _check(0 < algo.gamma <= 1, "algo.gamma", f"must be in (0, 1], got {algo.gamma}")
+    _check(algo.ent_coef >= 0, "algo.ent_coef", f"must be >= 0, got {algo.ent_coef}")
+    if algo.max_grad_norm is not None:
+        _check(algo.max_grad_norm > 0, "algo.max_grad_norm", f"must be > 0 or null, got {algo.max_grad_norm}")
+    _check(all(h > 0 for h in algo.hidden), "algo.hidden", f"sizes must be > 0, got {algo.hidden}")
+    _check(algo.activation in ACTIVATIONS, "algo.activation", f"must be one of {', '.join(ACTIVATIONS)}")
+
+
+def check_pg(algo: PGConfig, env: EnvConfig) -> None:
+    _check_common(algo)
+    baselines, targets = ("none", "mean", "value"), ("mc", "bootstrap")
+    _check(algo.baseline in baselines, "algo.baseline", f"must be none, mean or value, got {algo.baseline!r}")
+    target = algo.value_target
+    _check(target in targets, "algo.value_target", f"must be mc or bootstrap, got {target!r}")
+    if algo.gae_lambda is not None:
+        lam = algo.gae_lambda
+        _check(0 <= lam <= 1, "algo.gae_lambda", f"must be in [0, 1] or null, got {lam}")
+        _check(algo.baseline == "value", "algo.gae_lambda", "needs algo.baseline=value (GAE needs V_hat)")
+        _check(algo.reward_to_go, "algo.gae_lambda", "needs algo.reward_to_go=true (GAE sums from t on)")
+
+
+def check_ac(algo: ACConfig, env: EnvConfig) -> None:
+    _check_common(algo)
+    _check(
+        algo.N % env.num_envs == 0,
+        "algo.N",
+        f"must be a multiple of env.num_envs={env.num_envs} (each env steps N/num_envs times), got {algo.N}",
+    )
+    steps = algo.N // env.num_envs
+    _check(
+        1 <= algo.n_steps <= steps,
+        "algo.n_steps",
+        f"must be in [1, algo.N/env.num_envs={steps}] (targets look ahead within a batch), "
+        f"got {algo.n_steps}",
+    )
+
+
+ALGO_SCHEMAS.update({"pg": PGConfig, "ac": ACConfig})
+ALGO_CHECKS.update({"pg": check_pg, "ac": check_ac})
+
 
 def parse_config(cfg: DictConfig) -> RunConfig:
     """The composed config as dataclasses, range- and compatibility-checked (ConfigError if not)."""

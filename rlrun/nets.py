@@ -68,7 +68,8 @@ class ObsEncoder(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """Separate policy and value MLPs over a shared observation encoder.
+    """Separate policy and value MLPs over a shared observation encoder; with `shared`, one MLP
+    body (the hidden layers) under a linear policy head and a linear value head.
 
     Discrete actions get a categorical head; Box actions a diagonal Gaussian with a
     state-independent log std. Actions are sampled unclipped (so log-probs are exact) and
@@ -83,27 +84,43 @@ class ActorCritic(nn.Module):
         activation: str = "tanh",
         normalize_obs: bool = False,
         init_log_std: float = 0.0,
+        shared: bool = False,
     ):
         super().__init__()
         self.encoder = ObsEncoder(obs_space, normalize_obs)
         self.discrete = isinstance(act_space, gym.spaces.Discrete)
         out = int(act_space.n) if self.discrete else int(np.prod(act_space.shape))
-        self.actor = mlp([self.encoder.dim, *hidden, out], activation, out_gain=0.01)
-        self.critic = mlp([self.encoder.dim, *hidden, 1], activation, out_gain=1.0)
+        self.body: nn.Module = nn.Identity()
+        head_in, head_hidden = self.encoder.dim, list(hidden)
+        if shared and hidden:
+            self.body = nn.Sequential(*mlp([self.encoder.dim, *hidden], activation, math.sqrt(2)))
+            self.body.append(ACTIVATIONS[activation]())
+            head_in, head_hidden = hidden[-1], []
+        self.actor = mlp([head_in, *head_hidden, out], activation, out_gain=0.01)
+        self.critic = mlp([head_in, *head_hidden, 1], activation, out_gain=1.0)
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((out,), float(init_log_std)))
             self.act_shape = act_space.shape
             self.register_buffer("low", torch.as_tensor(act_space.low, dtype=torch.float32))
             self.register_buffer("high", torch.as_tensor(act_space.high, dtype=torch.float32))
 
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """What the policy gradient moves: the policy MLP (and log std), and the shared body."""
+        extra = [self.log_std] if not self.discrete else []
+        return [*self.body.parameters(), *self.actor.parameters(), *extra]
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """What the value regression moves: the value MLP, and the shared body."""
+        return [*self.body.parameters(), *self.critic.parameters()]
+
     def dist(self, obs: torch.Tensor) -> Distribution:
-        out = self.actor(self.encoder(obs))
+        out = self.actor(self.body(self.encoder(obs)))
         if self.discrete:
             return Categorical(logits=out)
         return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(self.encoder(obs)).squeeze(-1)
+        return self.critic(self.body(self.encoder(obs))).squeeze(-1)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
@@ -122,7 +139,7 @@ class ActorCritic(nn.Module):
 
 def make_agent(cfg: Any, envs: gym.vector.VectorEnv) -> ActorCritic:
     """The actor-critic an algorithm config describes (hidden, activation, normalize_obs,
-    init_log_std), for the spaces of `envs`."""
+    init_log_std, and `shared` where the config has it), for the spaces of `envs`."""
     return ActorCritic(
         envs.single_observation_space,
         envs.single_action_space,
@@ -130,6 +147,7 @@ def make_agent(cfg: Any, envs: gym.vector.VectorEnv) -> ActorCritic:
         cfg.activation,
         cfg.normalize_obs,
         cfg.init_log_std,
+        getattr(cfg, "shared", False),
     )
 
 

@@ -1,4 +1,5 @@
-"""Collecting transitions from vector envs, and the shared return math (GAE, discounted returns).
+"""Collecting transitions (ppo, ac) and whole trajectories (pg) from vector envs, and the shared
+return math: reward-to-go, whole-trajectory returns, n-step targets, GAE.
 
 Arrays are time-major, shape [T, E] (T steps of E environments). Each step keeps
 `terminated` and `truncated` apart: a terminated episode has no value after its last step; a
@@ -54,9 +55,54 @@ def discounted_returns(
     """Reward-to-go sum_{t'>=t} gamma^(t'-t) r_t', cut at episode ends, plus gamma^k V where an
     episode was truncated (or the batch ended) k steps later. bootstrap[t] is that V for step t
     (read only at truncations and at the last step). This is GAE with lambda = 1 and V = 0."""
+    read = terminated | truncated
+    read[-1] = True
     zeros = torch.zeros_like(rewards)
+    bootstrap = torch.where(read, bootstrap, zeros)  # elsewhere the episode goes on: no V
     _, returns = gae(rewards, zeros, bootstrap, terminated, truncated, gamma, lam=1.0)
     return returns
+
+
+def trajectory_returns(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    bootstrap: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """The whole-trajectory return r(tau) = sum_t gamma^t r_t, given to every step of its episode
+    (the lecture's estimator before reward-to-go). An episode starts at t = 0 or after an episode
+    end; one already running when the batch began counts from the batch's first step. Bootstrap as
+    in `discounted_returns`."""
+    to_go = discounted_returns(rewards, terminated, truncated, bootstrap, gamma)
+    done = terminated | truncated
+    returns = torch.empty_like(to_go)
+    returns[0] = to_go[0]
+    for t in range(1, rewards.shape[0]):
+        returns[t] = torch.where(done[t - 1], to_go[t], returns[t - 1])
+    return returns
+
+
+def n_step_targets(
+    rewards: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    n: int,
+) -> torch.Tensor:
+    """y_t = r_t + gamma r_{t+1} + ... + gamma^(k-1) r_{t+k-1} + gamma^k V(s_{t+k}),  k <= n,
+
+    k cut short where the episode ends (a termination adds no V; a truncation adds V of the true
+    final observation) or the batch ends (V of the next observation). next_values[t] is V(s_{t+1})
+    as in `gae`. n = 1 is the lecture's r + gamma V(s')."""
+    one_step = rewards + gamma * (1.0 - terminated.float()) * next_values
+    done = terminated | truncated
+    targets = one_step
+    for _ in range(n - 1):
+        following = torch.cat([targets[1:], next_values[-1:]])  # the batch's last step bootstraps
+        targets = torch.where(done, one_step, rewards + gamma * following)
+    return targets
 
 
 @dataclass
@@ -70,23 +116,30 @@ class Rollout:
     rewards: torch.Tensor
     terminated: torch.Tensor
     truncated: torch.Tensor
-    next_values: torch.Tensor  # V of the observation after each step (the true final one at ends)
+    next_obs: torch.Tensor  # the observation after each step (the true final one at episode ends)
+    next_values: torch.Tensor  # V(next_obs) under the policy's critic at collection time
+    valid: torch.Tensor  # which steps belong to the batch (all, except after pg's N trajectories)
 
 
 class Collector:
     """Steps a vector env with the current policy; remembers the observation between calls and
-    the episodes that finished (undiscounted, unnormalised returns)."""
+    the episodes that finished (undiscounted, unnormalised returns).
+
+    `collect(T)` takes T steps of every env, episodes running on across calls (ppo, ac);
+    `collect_episodes(N)` samples N whole trajectories from fresh resets (pg)."""
 
     def __init__(self, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int):
         self.envs, self.agent, self.device, self.seed = envs, agent, device, seed
         self.obs: np.ndarray | None = None  # reset on first use, unless restored from a checkpoint
         self.finished: list[tuple[float, int]] = []  # (return, length) since the last pop
+        self.resets = 0  # reset() calls: the first is seeded
 
     def state_dict(self) -> dict:
-        return {"obs": self.obs}
+        return {"obs": self.obs, "resets": self.resets}
 
     def load_state_dict(self, state: dict) -> None:
         self.obs = state["obs"]
+        self.resets = state.get("resets", 0)
 
     def tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(array, device=self.device)
@@ -95,44 +148,87 @@ class Collector:
         finished, self.finished = self.finished, []
         return finished
 
-    @torch.no_grad()
-    def collect(self, num_steps: int) -> Rollout:
-        if self.obs is None:
-            self.obs, _ = self.envs.reset(seed=self.seed)
+    def reset(self) -> None:
+        """Start a fresh episode in every env: seeded the first time, the envs' own RNGs after."""
+        self.obs, _ = self.envs.reset(seed=self.seed if self.resets == 0 else None)
+        self.resets += 1
+
+    def step(self, keep: np.ndarray) -> dict[str, torch.Tensor]:
+        """One step of every env with the current policy; episodes of envs in `keep` are recorded."""
         E = self.envs.num_envs
-        steps: dict[str, list[torch.Tensor]] = {k: [] for k in Rollout.__dataclass_fields__}
-        for _ in range(num_steps):
-            obs = self.tensor(self.obs)
-            self.agent.encoder.update(obs)
-            dist = self.agent.dist(obs)
-            action = dist.sample()
-            self.obs, reward, terminated, truncated, info = self.envs.step(self.agent.to_env(action))
-            # V(final obs) where a time limit cut the episode; zero where it terminated.
-            final_value = torch.zeros(E, device=self.device)
-            if truncated.any():
-                idx = np.flatnonzero(truncated)
-                final_obs = np.stack(info["final_obs"][idx])
-                final_value[idx] = self.agent.value(self.tensor(final_obs)).float()
-            if "episode" in info:
-                for i in np.flatnonzero(info["_episode"]):
-                    self.finished.append((float(info["episode"]["r"][i]), int(info["episode"]["l"][i])))
-            for key, value in (
-                ("obs", obs),
-                ("actions", action),
-                ("logprobs", dist.log_prob(action)),
-                ("values", self.agent.value(obs)),
-                ("rewards", self.tensor(reward).float()),
-                ("terminated", self.tensor(terminated)),
-                ("truncated", self.tensor(truncated)),
-                ("next_values", final_value),
-            ):
-                steps[key].append(value)
-        batch = Rollout(**{k: torch.stack(v) for k, v in steps.items()})
+        obs = self.tensor(self.obs)
+        self.agent.encoder.update(obs[self.tensor(keep)])
+        dist = self.agent.dist(obs)
+        action = dist.sample()
+        self.obs, reward, terminated, truncated, info = self.envs.step(self.agent.to_env(action))
+        next_obs = self.obs.copy()
+        # V(final obs) where a time limit cut the episode; zero where it terminated.
+        final_value = torch.zeros(E, device=self.device)
+        ended = np.flatnonzero(terminated | truncated)
+        for i in ended:
+            next_obs[i] = info["final_obs"][i]
+        if truncated.any():
+            idx = np.flatnonzero(truncated)
+            final_obs = np.stack(info["final_obs"][idx])
+            final_value[idx] = self.agent.value(self.tensor(final_obs)).float()
+        if "episode" in info:
+            for i in np.flatnonzero(info["_episode"] & keep):
+                self.finished.append((float(info["episode"]["r"][i]), int(info["episode"]["l"][i])))
+        return {
+            "obs": obs,
+            "actions": action,
+            "logprobs": dist.log_prob(action),
+            "values": self.agent.value(obs),
+            "rewards": self.tensor(reward).float(),
+            "terminated": self.tensor(terminated),
+            "truncated": self.tensor(truncated),
+            "next_obs": self.tensor(next_obs),
+            "next_values": final_value,
+            "valid": self.tensor(keep.copy()),
+        }
+
+    def stack(self, steps: list[dict[str, torch.Tensor]]) -> Rollout:
+        batch = Rollout(**{k: torch.stack([step[k] for step in steps]) for k in steps[0]})
         # Where an episode went on, the next value is the next step's value.
         following = torch.cat([batch.values[1:], self.agent.value(self.tensor(self.obs))[None]])
         done = batch.terminated | batch.truncated
         batch.next_values = torch.where(done, batch.next_values, following)
         return batch
+
+    @torch.no_grad()
+    def collect(self, num_steps: int) -> Rollout:
+        """num_steps steps of each env; episodes carry on from the previous call."""
+        if self.obs is None:  # the first call, or fresh envs after a resume: seed them
+            self.resets = 0
+            self.reset()
+        keep = np.ones(self.envs.num_envs, dtype=bool)
+        return self.stack([self.step(keep) for _ in range(num_steps)])
+
+    @torch.no_grad()
+    def collect_episodes(self, num_episodes: int) -> Rollout:
+        """num_episodes whole trajectories, each from a fresh reset, as a [T, E] batch whose
+        `valid` marks their steps.
+
+        Every env starts an episode; whenever one ends, its env starts the next, until
+        num_episodes have been started; then the loop runs until they have all ended. Episodes
+        are chosen in the order they start, never by how they end, so short ones are not
+        favoured. Steps of episodes beyond the first num_episodes (an env that has finished
+        its share, waiting for the others) are simulated but left out (`valid` false)."""
+        self.reset()
+        E = self.envs.num_envs
+        keep = np.arange(E) < num_episodes
+        started = int(keep.sum())
+        steps = []
+        while keep.any():
+            step = self.step(keep)
+            steps.append(step)
+            ended = (step["terminated"] | step["truncated"]).cpu().numpy()
+            for i in np.flatnonzero(ended & keep):
+                if started < num_episodes:
+                    started += 1  # env i's next episode (already reset) is part of the batch
+                else:
+                    keep[i] = False
+        return self.stack(steps)
 
 
 class TransitionCollector:

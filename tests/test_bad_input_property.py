@@ -34,7 +34,18 @@ NUMERIC_KEYS = {
     "checkpoint.every": (int, lambda x: x > 0),
     "seed": (int, lambda x: x >= 0),
 }
-KNOWN = {"ppo", "CartPole", "Acrobot", "MountainCar", "MountainCarContinuous", "Pendulum", "gym"}
+KNOWN = {
+    "ppo",
+    "pg",
+    "ac",
+    "fqi",
+    "CartPole",
+    "Acrobot",
+    "MountainCar",
+    "MountainCarContinuous",
+    "Pendulum",
+    "gym",
+}
 KNOWN |= {"vi", "pi", "FrozenLake", "Taxi", "CliffWalking", "RandomMDP", "GridWorld"}  # tabular
 KNOWN |= {"auto", "cpu", "cuda", "true", "false", "null", "nan", "inf", "yes", "no", "on", "off"}
 words = st.text(string.ascii_letters, min_size=1, max_size=10).filter(lambda w: w.lower() not in KNOWN)

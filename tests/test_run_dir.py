@@ -165,7 +165,7 @@ def test_help_lists_commands_and_config_groups(workdir):
         for line in train_help.stdout.splitlines()
         if line.startswith(("algo: ", "env: ", "device: "))
     }
-    assert {"ppo", "vi", "pi"} <= set(groups["algo"])
+    assert {"pg", "ac", "ppo", "fqi", "vi", "pi"} <= set(groups["algo"])
     assert groups["device"] == ["auto", "cpu", "cuda"]
     assert {"Acrobot", "CartPole", "MountainCar", "MountainCarContinuous", "Pendulum", "gym"} <= set(
         groups["env"]

@@ -1,0 +1,148 @@
+"""The lecture's online actor-critic, in env.num_envs parallel environments:
+
+repeat:
+  1. take action a ~ pi_theta(a|s), get (s, a, s', r)       (N transitions: N / num_envs steps per env)
+  2. update V_hat_phi using target y = r + gamma V_hat_phi(s')                        (S critic steps)
+  3. evaluate A_hat(s, a) = r(s, a) + gamma V_hat_phi(s') - V_hat_phi(s)
+  4. grad J(theta) ~ grad log pi_theta(a|s) A_hat(s, a)        (averaged over the N transitions)
+  5. theta <- theta + alpha grad J(theta)
+
+With n_steps = n > 1 the targets look further ahead inside the batch:
+y_t = r_t + ... + gamma^(k-1) r_t+k-1 + gamma^k V_hat_phi(s_t+k), k <= n. A termination adds no
+V_hat after it; a truncation (a time limit) bootstraps from V_hat of the true final observation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from rlrun.algos.base import Algorithm
+from rlrun.config import ACConfig, RunConfig
+from rlrun.errors import check_finite
+from rlrun.nets import ActorCritic, make_agent
+from rlrun.rollout import Collector, n_step_targets
+
+
+class AC(Algorithm):
+    def __init__(
+        self, cfg: ACConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
+    ):
+        self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
+        self.actor_optimizer = torch.optim.Adam(agent.actor_parameters(), lr=cfg.lr)
+        self.critic_optimizer = torch.optim.Adam(agent.critic_parameters(), lr=cfg.critic_lr)
+        self.collector = Collector(envs, agent, device, seed)
+        self.steps_per_env = cfg.N // envs.num_envs
+        self.iteration = 0
+        self.env_steps = 0
+
+    def targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """y = r + gamma V_hat_phi(s') (n-step), with the critic as it is now."""
+        next_values = self.agent.value(batch["next_obs"].flatten(0, 1)).reshape(batch["rewards"].shape)
+        return n_step_targets(
+            batch["rewards"],
+            next_values,
+            batch["terminated"],
+            batch["truncated"],
+            self.cfg.gamma,
+            self.cfg.n_steps,
+        )
+
+    def clip(self, params: list[nn.Parameter]) -> float:
+        max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
+        return nn.utils.clip_grad_norm_(params, max_norm).item()
+
+    def iterate(self) -> dict[str, float]:
+        cfg = self.cfg
+        where = f"at iteration {self.iteration + 1} (step {self.env_steps + cfg.N})"
+
+        # 1. take action a ~ pi(a|s) in each env, get (s, a, s', r)
+        self.agent.eval()
+        rollout = self.collector.collect(self.steps_per_env)
+        self.env_steps += cfg.N
+        self.iteration += 1
+        batch = {
+            "obs": rollout.obs, "actions": rollout.actions, "next_obs": rollout.next_obs,
+            "rewards": rollout.rewards, "terminated": rollout.terminated, "truncated": rollout.truncated,
+        }  # fmt: skip
+        obs, actions = batch["obs"].flatten(0, 1), batch["actions"].flatten(0, 1)
+
+        # 2. update V_hat_phi using the target r + gamma V_hat_phi(s'), S steps
+        self.agent.train()
+        for _ in range(cfg.S):
+            with torch.no_grad():
+                y = self.targets(batch).flatten()
+            value_loss = 0.5 * ((self.agent.value(obs) - y) ** 2).mean()
+            self.critic_optimizer.zero_grad()
+            value_loss.backward()
+            value_grad_norm = self.clip(self.agent.critic_parameters())
+            check_finite(
+                {"losses/value": value_loss.item(), "losses/value_grad_norm": value_grad_norm}, where
+            )
+            self.critic_optimizer.step()
+
+        # 3. evaluate A_hat(s, a) = r + gamma V_hat_phi(s') - V_hat_phi(s), with the updated critic
+        with torch.no_grad():
+            y = self.targets(batch).flatten()
+            values = self.agent.value(obs)
+            advantages = y - values
+            if cfg.norm_adv and len(advantages) > 1:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+        # 4. grad J(theta) ~ grad log pi(a|s) A_hat(s, a)
+        dist = self.agent.dist(obs)
+        policy_loss = -(dist.log_prob(actions) * advantages).mean()
+        entropy = dist.entropy().mean()
+        self.actor_optimizer.zero_grad()
+        (policy_loss - cfg.ent_coef * entropy).backward()
+        grad_norm = self.clip(self.agent.actor_parameters())
+        metrics = {
+            "losses/policy": policy_loss.item(),
+            "losses/value": value_loss.item(),
+            "losses/entropy": entropy.item(),
+            "losses/grad_norm": grad_norm,
+        }
+        check_finite(metrics, where)
+        # 5. theta <- theta + alpha grad J(theta)
+        self.actor_optimizer.step()
+
+        var = y.var()
+        metrics["diagnostics/explained_variance"] = (
+            (1 - (y - values).var() / var).item() if var > 0 else float("nan")
+        )
+        return metrics
+
+    def policy(self) -> ActorCritic:
+        return self.agent
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        return self.collector.pop_episodes()
+
+    def restart_episodes(self) -> None:
+        self.collector.obs = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "collector": self.collector.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.iteration = state["iteration"]
+        self.env_steps = state["env_steps"]
+        self.collector.load_state_dict(state["collector"])
+
+
+def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> AC:
+    agent = make_agent(run.algo, envs).to(device)
+    return AC(run.algo, envs, agent, device, run.seed)

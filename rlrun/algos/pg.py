@@ -1,0 +1,187 @@
+"""REINFORCE, the lecture's policy gradient, with reward-to-go and a baseline:
+
+repeat:
+  1. sample {tau_i}, i = 1..N, from pi_theta(a|s)         (N whole trajectories, env.num_envs at a time)
+  2. grad J(theta) ~ 1/N sum_i sum_t grad log pi_theta(a_it|s_it) (Q_hat_it - b_it)
+       Q_hat_it = sum_{t'>=t} gamma^(t'-t) r_it'          reward "to go" (reward_to_go=true)
+              or  sum_t' gamma^t' r_it' = r(tau_i)        the whole trajectory's return (false)
+       b_it = 0 (baseline=none), the batch mean of Q_hat (mean), or V_hat_phi(s_it) (value)
+  3. theta <- theta + alpha grad J(theta)
+and with baseline=value, fit V_hat_phi by supervised regression, S gradient steps on
+     L(phi) = 1/2 sum_it ||V_hat_phi(s_it) - y_it||^2,
+     y_it = sum_{t'>=t} gamma^(t'-t) r_it' (value_target=mc)  or  r_it + gamma V_hat_phi(s_it+1) (bootstrap).
+
+A time limit is not part of the task: where one cuts an episode, a run with a critic bootstraps
+the returns from V_hat_phi(final observation); a termination ends them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from rlrun.algos.base import Algorithm
+from rlrun.config import PGConfig, RunConfig
+from rlrun.errors import check_finite
+from rlrun.nets import ActorCritic, make_agent
+from rlrun.rollout import Collector, Rollout, discounted_returns, gae, n_step_targets, trajectory_returns
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean()) / (x.std() + 1e-8) if len(x) > 1 else x - x.mean()
+
+
+class PG(Algorithm):
+    def __init__(
+        self, cfg: PGConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
+    ):
+        self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
+        self.actor_optimizer = torch.optim.Adam(agent.actor_parameters(), lr=cfg.lr)
+        self.critic_optimizer = torch.optim.Adam(agent.critic_parameters(), lr=cfg.critic_lr)
+        self.collector = Collector(envs, agent, device, seed)
+        self.iteration = 0
+        self.env_steps = 0
+
+    # ------------------------------------------------------------------ the estimator's pieces
+
+    def sample(self) -> Rollout:
+        """1. sample N trajectories from pi_theta; every simulated step counts as an env step."""
+        self.agent.eval()
+        batch = self.collector.collect_episodes(self.cfg.N)
+        self.env_steps += batch.rewards.numel()
+        return batch
+
+    def q_hat(self, batch: Rollout) -> torch.Tensor:
+        """Q_hat_it: the discounted reward-to-go, or the whole trajectory's return."""
+        cfg = self.cfg
+        with_critic = cfg.baseline == "value"
+        bootstrap = batch.next_values if with_critic else torch.zeros_like(batch.rewards)
+        returns = discounted_returns if cfg.reward_to_go else trajectory_returns
+        return returns(batch.rewards, batch.terminated, batch.truncated, bootstrap, cfg.gamma)
+
+    def weights(self, batch: Rollout) -> torch.Tensor:
+        """Q_hat_it - b_it, the weight of grad log pi(a_it|s_it), for every step of the batch (valid
+        or not). V_hat_phi is the critic as it was when the batch was sampled, fitted on earlier
+        batches only, so the baseline does not depend on this batch's actions."""
+        cfg = self.cfg
+        if cfg.gae_lambda is not None:
+            advantages, _ = gae(
+                batch.rewards, batch.values, batch.next_values,
+                batch.terminated, batch.truncated, cfg.gamma, cfg.gae_lambda,
+            )  # fmt: skip
+            return advantages
+        q_hat = self.q_hat(batch)
+        if cfg.baseline == "value":
+            return q_hat - batch.values
+        if cfg.baseline == "mean":
+            return q_hat - q_hat[batch.valid].mean()
+        return q_hat
+
+    def surrogate(self, batch: Rollout, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss whose gradient is -grad J: -1/N sum_i sum_t log pi(a_it|s_it) weight_it; and the
+        mean entropy."""
+        valid = batch.valid
+        dist = self.agent.dist(batch.obs[valid])
+        logp = dist.log_prob(batch.actions[valid])
+        return -(logp * weights[valid]).sum() / self.cfg.N, dist.entropy().mean()
+
+    def value_targets(self, batch: Rollout) -> torch.Tensor:
+        """y_it for the critic's regression: Monte Carlo reward-to-go, or r + gamma V_hat_phi(s')."""
+        cfg = self.cfg
+        if cfg.value_target == "bootstrap":
+            return n_step_targets(
+                batch.rewards, batch.next_values, batch.terminated, batch.truncated, cfg.gamma, 1
+            )
+        return discounted_returns(
+            batch.rewards, batch.terminated, batch.truncated, batch.next_values, cfg.gamma
+        )
+
+    def fit_critic(self, batch: Rollout) -> float:
+        """S gradient steps of L(phi) = 1/2 mean ||V_hat_phi(s) - y||^2 over the batch's steps."""
+        valid = batch.valid
+        obs, targets = batch.obs[valid], self.value_targets(batch)[valid]
+        loss_value = float("nan")
+        for _ in range(self.cfg.S):
+            loss = 0.5 * ((self.agent.value(obs) - targets) ** 2).mean()
+            self.critic_optimizer.zero_grad()
+            loss.backward()
+            grad_norm = nn.utils.clip_grad_norm_(self.agent.critic_parameters(), float("inf"))
+            loss_value = loss.item()
+            check_finite(
+                {"losses/value": loss_value, "losses/value_grad_norm": grad_norm.item()},
+                f"at iteration {self.iteration} (step {self.env_steps})",
+            )
+            self.critic_optimizer.step()
+        return loss_value
+
+    # ------------------------------------------------------------------ the loop
+
+    def iterate(self) -> dict[str, float]:
+        cfg = self.cfg
+        # 1. sample {tau_i} from pi_theta(a|s)
+        batch = self.sample()
+        self.iteration += 1
+
+        # 2. grad J(theta) ~ 1/N sum_i sum_t grad log pi(a_it|s_it) (Q_hat_it - b_it)
+        self.agent.train()
+        weights = self.weights(batch)
+        if cfg.norm_adv:
+            weights = weights.clone()
+            weights[batch.valid] = normalize(weights[batch.valid])
+        policy_loss, entropy = self.surrogate(batch, weights)
+        loss = policy_loss - cfg.ent_coef * entropy
+        self.actor_optimizer.zero_grad()
+        loss.backward()
+        max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
+        grad_norm = nn.utils.clip_grad_norm_(self.agent.actor_parameters(), max_norm)
+        metrics = {"losses/policy": policy_loss.item(), "losses/entropy": entropy.item()}
+        metrics["losses/grad_norm"] = grad_norm.item()
+        check_finite(metrics, f"at iteration {self.iteration} (step {self.env_steps})")
+        # 3. theta <- theta + alpha grad J(theta)
+        self.actor_optimizer.step()
+
+        # fit V_hat_phi (baseline=value), S regression steps
+        if cfg.baseline == "value":
+            metrics["losses/value"] = self.fit_critic(batch)
+            targets, values = self.value_targets(batch)[batch.valid], batch.values[batch.valid]
+            var = targets.var() if len(targets) > 1 else torch.tensor(0.0)
+            metrics["diagnostics/explained_variance"] = (
+                (1 - (targets - values).var() / var).item() if var > 0 else float("nan")
+            )
+        metrics["diagnostics/valid_fraction"] = batch.valid.float().mean().item()
+        return metrics
+
+    def policy(self) -> ActorCritic:
+        return self.agent
+
+    def pop_episodes(self) -> list[tuple[float, int]]:
+        return self.collector.pop_episodes()
+
+    def restart_episodes(self) -> None:
+        self.collector.resets = 0  # fresh envs: seed them again
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "collector": self.collector.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.iteration = state["iteration"]
+        self.env_steps = state["env_steps"]
+        self.collector.load_state_dict(state["collector"])
+
+
+def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> PG:
+    agent = make_agent(run.algo, envs).to(device)
+    return PG(run.algo, envs, agent, device, run.seed)

@@ -1,0 +1,145 @@
+"""The return math pg and ac use, against numbers computed by hand (gamma = 0.9 unless said):
+reward-to-go, whole-trajectory returns, Monte Carlo and bootstrapped value targets, n-step targets.
+Terminations do not bootstrap; truncations do, from V of the true final observation."""
+
+import numpy as np
+import pytest
+import torch
+
+from rlrun.algos.pg import PG
+from rlrun.config import EnvConfig, PGConfig
+from rlrun.envs import make_vector_env
+from rlrun.nets import ActorCritic
+from rlrun.rollout import Collector, Rollout, discounted_returns, n_step_targets, trajectory_returns
+
+
+def column(*values, dtype=torch.float32):
+    return torch.tensor(values, dtype=dtype)[:, None]  # [T, 1]: one environment
+
+
+def flags(*values):
+    return column(*values, dtype=torch.bool)
+
+
+REWARDS = column(1.0, 2.0, 3.0)
+NEXT_VALUES = column(1.0, 5.0, 2.0)  # V(s_1), V(s_2) (or of the final obs where step 1 ends), V(s_3)
+NONE = flags(0, 0, 0)
+
+
+def test_undiscounted_reward_to_go_sums_from_t_on():
+    # gamma = 1, the episode terminates at step 2: 1+2+3, 2+3, 3
+    got = discounted_returns(REWARDS, flags(0, 0, 1), NONE, torch.zeros(3, 1), gamma=1.0)
+    assert got[:, 0].tolist() == pytest.approx([6.0, 5.0, 3.0])
+
+
+def test_whole_trajectory_return_is_given_to_every_step_of_its_episode():
+    # gamma = 1: one episode of 3 steps: r(tau) = 6 at every step
+    got = trajectory_returns(REWARDS, flags(0, 0, 1), NONE, torch.zeros(3, 1), gamma=1.0)
+    assert got[:, 0].tolist() == pytest.approx([6.0, 6.0, 6.0])
+    # termination at step 1: episode (1, 2) has 1 + .9 * 2 = 2.8; the next one starts at step 2: 3
+    got = trajectory_returns(REWARDS, flags(0, 1, 1), NONE, torch.zeros(3, 1), gamma=0.9)
+    assert got[:, 0].tolist() == pytest.approx([2.8, 2.8, 3.0])
+    # truncation at step 1 bootstraps from V(final obs) = 5: 1 + .9 * (2 + .9 * 5) = 6.85
+    bootstrap = column(0.0, 5.0, 10.0)
+    got = trajectory_returns(REWARDS, NONE, flags(0, 1, 0), bootstrap, gamma=0.9)
+    assert got[:, 0].tolist() == pytest.approx([6.85, 6.85, 12.0])  # step 2: 3 + .9 * 10
+
+
+def test_one_step_targets_are_r_plus_gamma_v_next():
+    # 1 + .9 * 1 = 1.9;  2 + .9 * 5 = 6.5;  3 + .9 * 2 = 4.8
+    got = n_step_targets(REWARDS, NEXT_VALUES, NONE, NONE, 0.9, n=1)
+    assert got[:, 0].tolist() == pytest.approx([1.9, 6.5, 4.8])
+    # a termination at step 1 adds no V after it: 2
+    got = n_step_targets(REWARDS, NEXT_VALUES, flags(0, 1, 0), NONE, 0.9, n=1)
+    assert got[:, 0].tolist() == pytest.approx([1.9, 2.0, 4.8])
+    # a truncation at step 1 bootstraps from V(final obs) = 5: 6.5 as without an end
+    got = n_step_targets(REWARDS, NEXT_VALUES, NONE, flags(0, 1, 0), 0.9, n=1)
+    assert got[:, 0].tolist() == pytest.approx([1.9, 6.5, 4.8])
+
+
+def test_n_step_targets_look_ahead_until_an_end_or_the_batch_end():
+    # n = 2: y0 = 1 + .9*2 + .81*V(s_2)=5 -> 6.85;  y1 = 2 + .9*3 + .81*V(s_3)=2 -> 6.32;  y2 = 3 + .9*2 = 4.8
+    got = n_step_targets(REWARDS, NEXT_VALUES, NONE, NONE, 0.9, n=2)
+    assert got[:, 0].tolist() == pytest.approx([6.85, 6.32, 4.8])
+    # n = 3: y0 = 1 + 1.8 + 2.43 + .729 * 2 = 6.688
+    got = n_step_targets(REWARDS, NEXT_VALUES, NONE, NONE, 0.9, n=3)
+    assert got[:, 0].tolist() == pytest.approx([6.688, 6.32, 4.8])
+    # termination at step 1: y0 = 1 + .9 * 2 = 2.8, y1 = 2
+    got = n_step_targets(REWARDS, NEXT_VALUES, flags(0, 1, 0), NONE, 0.9, n=3)
+    assert got[:, 0].tolist() == pytest.approx([2.8, 2.0, 4.8])
+    # truncation at step 1 (V(final obs) = 5): y0 = 1 + .9 * (2 + .9 * 5) = 6.85, y1 = 6.5
+    got = n_step_targets(REWARDS, NEXT_VALUES, NONE, flags(0, 1, 0), 0.9, n=3)
+    assert got[:, 0].tolist() == pytest.approx([6.85, 6.5, 4.8])
+
+
+def test_n_steps_as_long_as_the_batch_is_the_bootstrapped_discounted_return():
+    torch.manual_seed(0)
+    T, E = 6, 3
+    rewards, next_values = torch.randn(T, E), torch.randn(T, E)
+    terminated, truncated = torch.rand(T, E) < 0.2, torch.rand(T, E) < 0.2
+    truncated &= ~terminated
+    got = n_step_targets(rewards, next_values, terminated, truncated, 0.95, n=T)
+    bootstrap = next_values.clone()  # read at truncations and at the last step only
+    torch.testing.assert_close(got, discounted_returns(rewards, terminated, truncated, bootstrap, 0.95))
+
+
+def pg_with(envs, **overrides) -> PG:
+    cfg = PGConfig(**overrides)
+    agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [8])
+    return PG(cfg, envs, agent, torch.device("cpu"), seed=0)
+
+
+def hand_batch() -> Rollout:
+    """Two envs: env 0 terminates at step 1 then runs an invalid step; env 1 is truncated at step 2."""
+    z = torch.zeros(3, 2)
+    return Rollout(
+        obs=torch.zeros(3, 2, 4), actions=torch.zeros(3, 2, dtype=torch.long), logprobs=z,
+        values=torch.tensor([[1.0, 0.5], [2.0, 0.5], [0.0, 0.5]]),
+        rewards=torch.tensor([[1.0, 1.0], [2.0, 1.0], [9.0, 1.0]]),
+        terminated=torch.tensor([[False, False], [True, False], [False, False]]),
+        truncated=torch.tensor([[False, False], [False, False], [False, True]]),
+        next_obs=torch.zeros(3, 2, 4),
+        next_values=torch.tensor([[2.0, 0.5], [7.0, 0.5], [0.0, 10.0]]),  # 7: ignored (termination)
+        valid=torch.tensor([[True, True], [True, True], [False, True]]),
+    )  # fmt: skip
+
+
+def test_pg_q_hat_value_targets_and_baselines_on_a_hand_batch():
+    envs = make_vector_env(EnvConfig(id="CartPole-v1"), 2)
+    batch, valid = hand_batch(), hand_batch().valid
+    # reward-to-go, gamma .9. env 0: 1 + .9*2 = 2.8, then 2.  env 1, truncated at step 2 with
+    # V(final obs) = 10, bootstraps with a critic: G2 = 1 + .9*10 = 10, G1 = 1 + .9*10 = 10, G0 = 10
+    algo = pg_with(envs, gamma=0.9, baseline="value")
+    assert algo.q_hat(batch)[valid].tolist() == pytest.approx([2.8, 10.0, 2.0, 10.0, 10.0])
+    assert algo.weights(batch)[valid].tolist() == pytest.approx([1.8, 9.5, 0.0, 9.5, 9.5])
+    # Monte Carlo target = the same reward-to-go; bootstrap target = r + .9 V(s'), none after a termination
+    assert algo.value_targets(batch)[valid].tolist() == pytest.approx([2.8, 10.0, 2.0, 10.0, 10.0])
+    algo = pg_with(envs, gamma=0.9, baseline="value", value_target="bootstrap")
+    assert algo.value_targets(batch)[valid].tolist() == pytest.approx([2.8, 1.45, 2.0, 1.45, 10.0])
+    # without a critic the time limit ends the sum: 1 + .9*(1 + .9*1) = 2.71, 1.9, 1
+    algo = pg_with(envs, gamma=0.9, baseline="none")
+    assert algo.weights(batch)[valid].tolist() == pytest.approx([2.8, 2.71, 2.0, 1.9, 1.0])
+    # whole-trajectory returns: 2.8 twice; 2.71 three times. mean baseline: their mean subtracted
+    algo = pg_with(envs, gamma=0.9, baseline="mean", reward_to_go=False)
+    mean = (2.8 * 2 + 2.71 * 3) / 5
+    expected = [2.8 - mean, 2.71 - mean, 2.8 - mean, 2.71 - mean, 2.71 - mean]
+    assert algo.weights(batch)[valid].tolist() == pytest.approx(expected, abs=1e-5)
+    envs.close()
+
+
+def test_collect_episodes_samples_n_whole_trajectories_in_start_order():
+    envs = make_vector_env(EnvConfig(id="CartPole-v1", max_episode_steps=20), 3)
+    agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [8])
+    collector = Collector(envs, agent, torch.device("cpu"), seed=1)
+    for n in (7, 2):
+        batch = collector.collect_episodes(n)
+        ends = (batch.terminated | batch.truncated) & batch.valid
+        assert int(ends.sum()) == n
+        for e in range(3):
+            valid = batch.valid[:, e].numpy()
+            if valid.any():  # a valid prefix that ends with an episode end
+                last = np.flatnonzero(valid)[-1]
+                assert valid[: last + 1].all() and not valid[last + 1 :].any()
+                assert ends[last, e]
+        assert len(collector.pop_episodes()) == n
+    envs.close()
