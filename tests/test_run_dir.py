@@ -187,6 +187,13 @@ def test_a_run_dir_of_another_env_or_a_broken_checkpoint_is_refused(short_run, t
         "Acrobot-v1; resume it with its own config or choose another run dir"
     ]
     data = (copy / "checkpoint.pt").read_bytes()
+    other = rlrun("train", "algo=pg", f"hydra.run.dir={copy}", cwd=tmp_path)
+    assert other.returncode == 2
+    assert other.stderr.strip().splitlines() == [
+        f"rlrun: error: {copy / 'checkpoint.pt'}: holds a run of algo=ppo on CartPole-v1, not algo=pg on "
+        "CartPole-v1; resume it with its own config or choose another run dir"
+    ]
+    assert (copy / "checkpoint.pt").read_bytes() == data, "nothing overwritten"
     (copy / "checkpoint.pt").write_bytes(data[: len(data) // 2])
     for args in (["eval", str(copy)], ["train", f"resume={copy}"]):
         result = rlrun(*args, cwd=tmp_path)
