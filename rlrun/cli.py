@@ -119,7 +119,7 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
 def eval_command(args: list[str]) -> int:
 
     try:
-        if not args or "=" in args[0]:
+        if not args or not is_run_dir_arg(args[0]):
             raise UsageError("eval needs a run dir: rlrun eval RUN_DIR [episodes=N] [video=true]")
         from rlrun.play import evaluate_run
 
@@ -162,7 +162,7 @@ def plot_command(args: list[str]) -> int:
 
 
 def collect_command(args: list[str]) -> int:
-    run_dir = args[0] if args and "=" not in args[0] else None
+    run_dir = args[0] if args and is_run_dir_arg(args[0]) else None
     rest = args[1:] if run_dir else args
     # env=..., env.key=... and +env.key=... are config overrides, as for rlrun train
     overrides = [a for a in rest if a.lstrip("+").split("=")[0].split(".")[0] == "env"]
@@ -193,6 +193,11 @@ def collect_command(args: list[str]) -> int:
             raise
         return fail(describe_error(err), 2)
     return 0
+
+
+def is_run_dir_arg(arg: str) -> bool:
+    """A run dir, not a KEY=VALUE option: sweep job dirs are named like `algo=ppo,seed=1`."""
+    return "=" not in arg or os.path.isdir(arg)
 
 
 def parse_bool(text: str) -> bool:

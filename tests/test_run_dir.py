@@ -113,6 +113,9 @@ def test_multirun_writes_one_run_dir_per_job(workdir):
     for seed in (0, 1):
         job = workdir / "sweep" / f"eval.episodes=2,seed={seed},total_steps=512"
         assert summary(job)["seed"] == seed
+    # a job dir's name holds '=', yet it is a run dir, not an option
+    played = rlrun("eval", "sweep/eval.episodes=2,seed=0,total_steps=512", "episodes=2", cwd=workdir)
+    assert played.returncode == 0 and "over 2 episodes" in played.stdout, played.stderr
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
