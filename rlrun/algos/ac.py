@@ -14,20 +14,20 @@ V_hat after it; a truncation (a time limit) bootstraps from V_hat of the true fi
 
 from __future__ import annotations
 
-from typing import Any
-
 import gymnasium as gym
 import torch
 from torch import nn
 
-from rlrun.algos.base import Algorithm
+from rlrun.algos.on_policy import OnPolicyAlgorithm
 from rlrun.config import ACConfig, RunConfig
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
 from rlrun.rollout import Collector, n_step_targets
 
 
-class AC(Algorithm):
+class AC(OnPolicyAlgorithm):
+    optimizers = ("actor_optimizer", "critic_optimizer")
+
     def __init__(
         self, cfg: ACConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
     ):
@@ -114,33 +114,6 @@ class AC(Algorithm):
             (1 - (y - values).var() / var).item() if var > 0 else float("nan")
         )
         return metrics
-
-    def policy(self) -> ActorCritic:
-        return self.agent
-
-    def pop_episodes(self) -> list[tuple[float, int]]:
-        return self.collector.pop_episodes()
-
-    def restart_episodes(self) -> None:
-        self.collector.obs = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "agent": self.agent.state_dict(),
-            "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "collector": self.collector.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.agent.load_state_dict(state["agent"])
-        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.iteration = state["iteration"]
-        self.env_steps = state["env_steps"]
-        self.collector.load_state_dict(state["collector"])
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> AC:

@@ -17,13 +17,11 @@ the returns from V_hat_phi(final observation); a termination ends them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import gymnasium as gym
 import torch
 from torch import nn
 
-from rlrun.algos.base import Algorithm
+from rlrun.algos.on_policy import OnPolicyAlgorithm
 from rlrun.config import PGConfig, RunConfig
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
@@ -34,7 +32,9 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean()) / (x.std() + 1e-8) if len(x) > 1 else x - x.mean()
 
 
-class PG(Algorithm):
+class PG(OnPolicyAlgorithm):
+    optimizers = ("actor_optimizer", "critic_optimizer")
+
     def __init__(
         self, cfg: PGConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
     ):
@@ -154,32 +154,8 @@ class PG(Algorithm):
         metrics["diagnostics/valid_fraction"] = batch.valid.float().mean().item()
         return metrics
 
-    def policy(self) -> ActorCritic:
-        return self.agent
-
-    def pop_episodes(self) -> list[tuple[float, int]]:
-        return self.collector.pop_episodes()
-
     def restart_episodes(self) -> None:
         self.collector.resets = 0  # fresh envs: seed them again
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "agent": self.agent.state_dict(),
-            "actor_optimizer": self.actor_optimizer.state_dict(),
-            "critic_optimizer": self.critic_optimizer.state_dict(),
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "collector": self.collector.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.agent.load_state_dict(state["agent"])
-        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.iteration = state["iteration"]
-        self.env_steps = state["env_steps"]
-        self.collector.load_state_dict(state["collector"])
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> PG:

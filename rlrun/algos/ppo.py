@@ -10,13 +10,11 @@ repeat:
 
 from __future__ import annotations
 
-from typing import Any
-
 import gymnasium as gym
 import torch
 from torch import nn
 
-from rlrun.algos.base import Algorithm
+from rlrun.algos.on_policy import OnPolicyAlgorithm
 from rlrun.config import PPOConfig, RunConfig
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
@@ -49,7 +47,9 @@ def value_loss(
     return 0.5 * loss.mean()
 
 
-class PPO(Algorithm):
+class PPO(OnPolicyAlgorithm):
+    optimizers = ("optimizer",)
+
     def __init__(
         self,
         cfg: PPOConfig,
@@ -137,31 +137,6 @@ class PPO(Algorithm):
             else float("nan")
         )
         return metrics
-
-    def policy(self) -> ActorCritic:
-        return self.agent
-
-    def pop_episodes(self) -> list[tuple[float, int]]:
-        return self.collector.pop_episodes()
-
-    def restart_episodes(self) -> None:
-        self.collector.obs = None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "agent": self.agent.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "iteration": self.iteration,
-            "env_steps": self.env_steps,
-            "collector": self.collector.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.agent.load_state_dict(state["agent"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.iteration = state["iteration"]
-        self.env_steps = state["env_steps"]
-        self.collector.load_state_dict(state["collector"])
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> PPO:
