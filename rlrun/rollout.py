@@ -105,6 +105,25 @@ def n_step_targets(
     return targets
 
 
+def true_next_obs(
+    next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, info: dict
+) -> np.ndarray:
+    """s' of each env's step: where an episode ended, the true final observation (a SAME_STEP
+    vector env returns the reset one and keeps the final one in info["final_obs"])."""
+    out = np.array(next_obs, copy=True)
+    for i in np.flatnonzero(terminated | truncated):
+        out[i] = info["final_obs"][i]
+    return out
+
+
+def finished_episodes(info: dict, keep: np.ndarray | None = None) -> list[tuple[float, int]]:
+    """(undiscounted return, length) of the episodes that ended in this step (of envs in `keep`)."""
+    if "episode" not in info:
+        return []
+    ended = info["_episode"] if keep is None else info["_episode"] & keep
+    return [(float(info["episode"]["r"][i]), int(info["episode"]["l"][i])) for i in np.flatnonzero(ended)]
+
+
 @dataclass
 class Rollout:
     """T steps of E environments, as tensors on the training device."""
@@ -161,19 +180,14 @@ class Collector:
         dist = self.agent.dist(obs)
         action = dist.sample()
         self.obs, reward, terminated, truncated, info = self.envs.step(self.agent.to_env(action))
-        next_obs = self.obs.copy()
+        next_obs = true_next_obs(self.obs, terminated, truncated, info)
         # V(final obs) where a time limit cut the episode; zero where it terminated.
         final_value = torch.zeros(E, device=self.device)
-        ended = np.flatnonzero(terminated | truncated)
-        for i in ended:
-            next_obs[i] = info["final_obs"][i]
         if truncated.any():
             idx = np.flatnonzero(truncated)
             final_obs = np.stack(info["final_obs"][idx])
             final_value[idx] = self.agent.value(self.tensor(final_obs)).float()
-        if "episode" in info:
-            for i in np.flatnonzero(info["_episode"] & keep):
-                self.finished.append((float(info["episode"]["r"][i]), int(info["episode"]["l"][i])))
+        self.finished += finished_episodes(info, keep)
         return {
             "obs": obs,
             "actions": action,
@@ -268,13 +282,8 @@ class TransitionCollector:
                 actions = torch.where(explore, actions, greedy)
             actions = actions.cpu().numpy()
             next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
-            final = np.array(next_obs, copy=True)
-            if "final_obs" in info:
-                for i in np.flatnonzero(info["_final_obs"]):
-                    final[i] = info["final_obs"][i]
-            if "episode" in info:
-                for i in np.flatnonzero(info["_episode"]):
-                    self.finished.append((float(info["episode"]["r"][i]), int(info["episode"]["l"][i])))
+            final = true_next_obs(next_obs, terminated, truncated, info)
+            self.finished += finished_episodes(info)
             for key, value in zip(
                 TRANSITION_FIELDS, (self.obs, actions, rewards, final, terminated, truncated), strict=True
             ):
