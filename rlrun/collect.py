@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from rlrun.checkpoint import load_checkpoint
 from rlrun.config import TABULAR_ALGOS, DeviceConfig, RunConfig, parse_config
 from rlrun.device import resolve_device
-from rlrun.envs import make_vector_env
+from rlrun.envs.tensor_env import make_envs
 from rlrun.errors import ConfigError
 from rlrun.play import check_run_dir
 from rlrun.replay import save_dataset
@@ -58,7 +58,7 @@ def collect(
     else:
         run = compose_run(overrides)
         epsilon = 1.0  # no policy: every action uniformly random
-    envs = make_vector_env(run.env, num_envs)
+    envs = make_envs(run.env, num_envs, torch_device)
     try:
         if not hasattr(envs.single_action_space, "n"):
             raise ConfigError(

@@ -102,8 +102,10 @@ class EnvConfig:
     id: str = MISSING  # a registered gymnasium id, or "module:Id-v0" to import a module first
     num_envs: int = 1
     vector: str = "sync"  # sync | async
-    backend: str = "gymnasium"
+    backend: str = "gymnasium"  # gymnasium | torch (batched tensors on the run's device; TORCH_ENV_IDS)
     max_episode_steps: int | None = None
+    # torch backend: physical parameters drawn per env at every reset, name -> [low, high]
+    randomize: dict[str, list[float]] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
 
     def make_kwargs(self) -> dict[str, Any]:
@@ -150,6 +152,9 @@ class GridWorldEnvConfig(EnvConfig):
         own = {"size": self.size, "walls": self.walls, "slip": self.slip, "goal": self.goal}
         return {**own, "seed": self.seed, **self.kwargs}
 
+
+# the env ids that have a torch-native batched version (rlrun.envs.torch_envs), env.backend=torch
+TORCH_ENV_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1")
 
 # the env ids that have a tabular model (vi and pi need one), with the config option naming each
 TABULAR_ENVS = {
@@ -266,7 +271,24 @@ def check_run(cfg: RunConfig) -> None:
 def check_env(env: EnvConfig) -> None:
     _check(env.num_envs > 0, "env.num_envs", f"must be > 0, got {env.num_envs}")
     _check(env.vector in ("sync", "async"), "env.vector", f"must be sync or async, got {env.vector!r}")
-    _check(env.backend == "gymnasium", "env.backend", f"must be gymnasium, got {env.backend!r}")
+    _check(
+        env.backend in ("gymnasium", "torch"),
+        "env.backend",
+        f"must be gymnasium or torch, got {env.backend!r}",
+    )
+    if env.backend == "torch":
+        ids = ", ".join(TORCH_ENV_IDS)
+        _check(
+            env.id in TORCH_ENV_IDS,
+            "env.backend",
+            f"torch has {ids}, not {env.id}; use env.backend=gymnasium",
+        )
+    for name, bounds in env.randomize.items():
+        _check(env.backend == "torch", "env.randomize", "needs env.backend=torch")
+        _check(
+            len(bounds) == 2 and bounds[0] <= bounds[1],
+            f"env.randomize.{name}", f"must be [low, high] with low <= high, got {list(bounds)}",
+        )  # fmt: skip
     if env.max_episode_steps is not None:
         _check(env.max_episode_steps > 0, "env.max_episode_steps", "must be > 0 or null")
 

@@ -1,6 +1,7 @@
 """The ways a run ends early on purpose: a user mistake, a signal, a numerical fault."""
 
 import math
+from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import (
@@ -32,13 +33,26 @@ class NumericalError(ArithmeticError):
 
 def check_finite(quantities: dict[str, float], where: str) -> None:
     """Raise NumericalError naming the first quantity that is NaN or Inf. Algorithms call this
-    before each optimizer step, so a fault never reaches the parameters or a checkpoint."""
+    before the iteration ends, so a fault never reaches a checkpoint."""
     for name, value in quantities.items():
         if not math.isfinite(value):
             raise NumericalError(
                 f"{name} is {value} {where}; the last good checkpoint is kept; "
                 "try a lower algo.lr or check the environment's rewards and observations"
             )
+
+
+def check_finite_rows(rows: list[Any], names: list[str], where: str) -> Any:
+    """check_finite over the rows of per-step statistics (a list of tensors, one per update step,
+    one column per name), naming the first faulty step; return the rows stacked. One host sync."""
+    import torch  # errors.py is imported before torch on the config-checking path
+
+    stacked = torch.stack(rows)
+    if not bool(torch.isfinite(stacked).all()):
+        for index, row in enumerate(stacked.tolist()):
+            step = f"{where}, update step {index + 1} of {len(rows)}"
+            check_finite(dict(zip(names, row, strict=True)), step)
+    return stacked
 
 
 def is_user_error(err: BaseException) -> bool:

@@ -10,14 +10,16 @@ import torch
 
 from rlrun.algos.base import Policy
 from rlrun.config import EnvConfig
-from rlrun.envs import make_vector_env
+from rlrun.envs.tensor_env import as_tensor_env, make_envs
 
 
 class Evaluator:
     """Runs `episodes` environments side by side, one episode each, from the same seeds every
     time, so successive evaluations of a run differ only by the policy."""
 
-    def __init__(self, env: EnvConfig, episodes: int, seed: int, video_dir: Path | None = None):
+    def __init__(
+        self, env: EnvConfig, episodes: int, seed: int, device: torch.device, video_dir: Path | None = None
+    ):
         wrap = None
         if video_dir is not None:
 
@@ -26,22 +28,25 @@ class Evaluator:
                     e, str(video_dir), episode_trigger=lambda i: i == 0, name_prefix="eval"
                 )
 
-        self.envs = make_vector_env(env, episodes, wrap_first=wrap)
+        # a video is rendered by gymnasium; otherwise the training backend plays (with its physics
+        # parameters, e.g. env.kwargs.length=0.8 to evaluate on shifted dynamics)
+        backend = "gymnasium" if video_dir is not None else env.backend
+        self.envs = make_envs(env, episodes, device, wrap_first=wrap, backend=backend)
+        self.tensor_envs = as_tensor_env(self.envs, device)
         self.episodes, self.seed = episodes, seed
 
     @torch.no_grad()
     def __call__(self, agent: Policy, device: torch.device, deterministic: bool = True) -> np.ndarray:
         """The undiscounted return of each episode."""
         agent.eval()
-        returns = np.full(self.episodes, np.nan)
-        obs, _ = self.envs.reset(seed=self.seed)
-        while np.isnan(returns).any():
-            action = agent.act(torch.as_tensor(obs, device=device), deterministic)
-            obs, _, _, _, info = self.envs.step(agent.to_env(action))
-            if "episode" in info:
-                first = info["_episode"] & np.isnan(returns)
-                returns[first] = info["episode"]["r"][first]
-        return returns
+        returns = torch.full((self.episodes,), torch.nan, dtype=torch.float64, device=device)
+        obs, _ = self.tensor_envs.reset(seed=self.seed)
+        while returns.isnan().any():
+            action = agent.act(obs, deterministic)
+            obs, _, _, _, info = self.tensor_envs.step(agent.to_env(action))
+            first = info["_episode"] & returns.isnan()
+            returns = torch.where(first, info["episode"]["r"].double(), returns)
+        return returns.cpu().numpy()
 
     def close(self) -> None:
         self.envs.close()

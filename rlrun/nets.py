@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from rlrun.optim import FlatAdam, FlatParameters
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
 
@@ -90,14 +92,17 @@ class ActorCritic(nn.Module):
         self.encoder = ObsEncoder(obs_space, normalize_obs)
         self.discrete = isinstance(act_space, gym.spaces.Discrete)
         out = int(act_space.n) if self.discrete else int(np.prod(act_space.shape))
-        self.body: nn.Module = nn.Identity()
+        body: nn.Module = nn.Identity()
         head_in, head_hidden = self.encoder.dim, list(hidden)
         if shared and hidden:
-            self.body = nn.Sequential(*mlp([self.encoder.dim, *hidden], activation, math.sqrt(2)))
-            self.body.append(ACTIVATIONS[activation]())
+            body = nn.Sequential(*mlp([self.encoder.dim, *hidden], activation, math.sqrt(2)))
+            body.append(ACTIVATIONS[activation]())
             head_in, head_hidden = hidden[-1], []
+        # parameters in the order log_std (a module's own come first), actor, body, critic: the
+        # actor's and the critic's each fill one contiguous range of a flat buffer (rlrun.optim)
         self.actor = mlp([head_in, *head_hidden, out], activation, out_gain=0.01)
-        self.critic = mlp([head_in, *head_hidden, 1], activation, out_gain=1.0)
+        critic = mlp([head_in, *head_hidden, 1], activation, out_gain=1.0)
+        self.body, self.critic = body, critic
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((out,), float(init_log_std)))
             self.act_shape = act_space.shape
@@ -108,6 +113,12 @@ class ActorCritic(nn.Module):
         """What the policy gradient moves: the policy MLP (and log std), and the shared body."""
         extra = [self.log_std] if not self.discrete else []
         return [*self.body.parameters(), *self.actor.parameters(), *extra]
+
+    def optimizers(self, lr: float, critic_lr: float) -> tuple[FlatAdam, FlatAdam]:
+        """Adam for the actor's parameters and one for the critic's, over one flat buffer."""
+        flat = FlatParameters(self)
+        actor = FlatAdam(flat, self.actor_parameters(), lr=lr)
+        return actor, FlatAdam(flat, self.critic_parameters(), lr=critic_lr)
 
     def critic_parameters(self) -> list[nn.Parameter]:
         """What the value regression moves: the value MLP, and the shared body."""
@@ -129,12 +140,12 @@ class ActorCritic(nn.Module):
             return dist.probs.argmax(-1) if self.discrete else dist.mean
         return dist.sample()
 
-    def to_env(self, action: torch.Tensor) -> np.ndarray:
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
         """The action as the environment takes it: clipped to the Box bounds, in its shape."""
         if self.discrete:
-            return action.cpu().numpy()
+            return action
         action = torch.max(torch.min(action, self.high), self.low)
-        return action.reshape(action.shape[0], *self.act_shape).cpu().numpy()
+        return action.reshape(action.shape[0], *self.act_shape)
 
 
 def make_agent(cfg: Any, envs: gym.vector.VectorEnv) -> ActorCritic:
@@ -164,8 +175,8 @@ class QFunction(nn.Module):
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         return self.q_values(obs).argmax(-1)
 
-    def to_env(self, action: torch.Tensor) -> np.ndarray:
-        return action.cpu().numpy()
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        return action
 
 
 class QNetwork(QFunction):

@@ -46,7 +46,11 @@ def evaluate_run(
     state = load_checkpoint(run_dir, map_location=torch_device)
     video_dir = run_dir / "videos" if video else None
     evaluator = Evaluator(
-        run.env, episodes, seed=run.seed + 20_000 if seed is None else seed, video_dir=video_dir
+        run.env,
+        episodes,
+        seed=run.seed + 20_000 if seed is None else seed,
+        device=torch_device,
+        video_dir=video_dir,
     )
     try:
         algo = make_algorithm(run, None if run.algo.name in TABULAR_ALGOS else evaluator.envs, torch_device)

@@ -54,7 +54,7 @@ class ReplayBuffer:
         n = len(batch["actions"])
         idx = (self.next + torch.arange(n, device=self.device)) % self.capacity
         for key, store in self.data.items():
-            store[idx] = torch.as_tensor(np.asarray(batch[key]), device=self.device).to(store.dtype)
+            store[idx] = torch.as_tensor(batch[key], device=self.device).to(store.dtype)
         self.next = (self.next + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 
+from rlrun.envs.tensor_env import as_tensor_env, next_observations
 from rlrun.nets import ActorCritic
 
 
@@ -105,23 +105,13 @@ def n_step_targets(
     return targets
 
 
-def true_next_obs(
-    next_obs: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, info: dict
-) -> np.ndarray:
-    """s' of each env's step: where an episode ended, the true final observation (a SAME_STEP
-    vector env returns the reset one and keeps the final one in info["final_obs"])."""
-    out = np.array(next_obs, copy=True)
-    for i in np.flatnonzero(terminated | truncated):
-        out[i] = info["final_obs"][i]
-    return out
-
-
-def finished_episodes(info: dict, keep: np.ndarray | None = None) -> list[tuple[float, int]]:
-    """(undiscounted return, length) of the episodes that ended in this step (of envs in `keep`)."""
-    if "episode" not in info:
+def finished_episodes(stats: list[tuple[torch.Tensor, ...]]) -> list[tuple[float, int]]:
+    """(undiscounted return, length) of the episodes that ended, in step then env order, from
+    per-step (returns, lengths, ended) tensors; one host sync for them all."""
+    if not stats:
         return []
-    ended = info["_episode"] if keep is None else info["_episode"] & keep
-    return [(float(info["episode"]["r"][i]), int(info["episode"]["l"][i])) for i in np.flatnonzero(ended)]
+    returns, lengths, ended = (torch.stack(column) for column in zip(*stats, strict=True))
+    return list(zip(returns[ended].tolist(), lengths[ended].tolist(), strict=True))
 
 
 @dataclass
@@ -148,66 +138,57 @@ class Collector:
     `collect_episodes(N)` samples N whole trajectories from fresh resets (pg)."""
 
     def __init__(self, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int):
-        self.envs, self.agent, self.device, self.seed = envs, agent, device, seed
-        self.obs: np.ndarray | None = None  # reset on first use, unless restored from a checkpoint
-        self.finished: list[tuple[float, int]] = []  # (return, length) since the last pop
+        self.envs, self.agent, self.device, self.seed = as_tensor_env(envs, device), agent, device, seed
+        self.obs: torch.Tensor | None = None  # reset on first use, unless restored from a checkpoint
+        self.episodes: list[tuple[torch.Tensor, ...]] = []  # per step: returns, lengths, ended
         self.resets = 0  # reset() calls: the first is seeded
 
     def state_dict(self) -> dict:
         return {"obs": self.obs, "resets": self.resets}
 
     def load_state_dict(self, state: dict) -> None:
-        self.obs = state["obs"]
+        self.obs = None if state["obs"] is None else torch.as_tensor(state["obs"], device=self.device)
         self.resets = state.get("resets", 0)
 
-    def tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(array, device=self.device)
-
     def pop_episodes(self) -> list[tuple[float, int]]:
-        finished, self.finished = self.finished, []
-        return finished
+        """The episodes finished since the last call: (undiscounted, unnormalised return, length)."""
+        episodes, self.episodes = self.episodes, []
+        return finished_episodes(episodes)
 
     def reset(self) -> None:
         """Start a fresh episode in every env: seeded the first time, the envs' own RNGs after."""
         self.obs, _ = self.envs.reset(seed=self.seed if self.resets == 0 else None)
         self.resets += 1
 
-    def step(self, keep: np.ndarray) -> dict[str, torch.Tensor]:
-        """One step of every env with the current policy; episodes of envs in `keep` are recorded."""
-        E = self.envs.num_envs
-        obs = self.tensor(self.obs)
-        self.agent.encoder.update(obs[self.tensor(keep)])
+    def step(self, keep: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """One step of every env with the current policy; episodes of envs in `keep` (None: all)
+        are recorded and fold into the observation statistics."""
+        obs = self.obs
+        self.agent.encoder.update(obs if keep is None else obs[keep])
         dist = self.agent.dist(obs)
         action = dist.sample()
         self.obs, reward, terminated, truncated, info = self.envs.step(self.agent.to_env(action))
-        next_obs = true_next_obs(self.obs, terminated, truncated, info)
-        # V(final obs) where a time limit cut the episode; zero where it terminated.
-        final_value = torch.zeros(E, device=self.device)
-        if truncated.any():
-            idx = np.flatnonzero(truncated)
-            final_obs = np.stack(info["final_obs"][idx])
-            final_value[idx] = self.agent.value(self.tensor(final_obs)).float()
-        self.finished += finished_episodes(info, keep)
+        ended = info["_episode"] if keep is None else info["_episode"] & keep
+        self.episodes.append((info["episode"]["r"], info["episode"]["l"], ended))
         return {
             "obs": obs,
             "actions": action,
             "logprobs": dist.log_prob(action),
             "values": self.agent.value(obs),
-            "rewards": self.tensor(reward).float(),
-            "terminated": self.tensor(terminated),
-            "truncated": self.tensor(truncated),
-            "next_obs": self.tensor(next_obs),
-            "next_values": final_value,
-            "valid": self.tensor(keep.copy()),
+            "rewards": reward,
+            "terminated": terminated,
+            "truncated": truncated,
+            "next_obs": next_observations(self.obs, info),
+            "valid": torch.ones_like(terminated) if keep is None else keep.clone(),
         }
 
     def stack(self, steps: list[dict[str, torch.Tensor]]) -> Rollout:
-        batch = Rollout(**{k: torch.stack([step[k] for step in steps]) for k in steps[0]})
-        # Where an episode went on, the next value is the next step's value.
-        following = torch.cat([batch.values[1:], self.agent.value(self.tensor(self.obs))[None]])
-        done = batch.terminated | batch.truncated
-        batch.next_values = torch.where(done, batch.next_values, following)
-        return batch
+        batch = {k: torch.stack([step[k] for step in steps]) for k in steps[0]}
+        # V(s') in one batched pass: the next step's state, or the true final one where an episode
+        # ended (zero where it terminated: nothing follows)
+        next_values = self.agent.value(batch["next_obs"].flatten(0, 1)).view(batch["rewards"].shape)
+        batch["next_values"] = torch.where(batch["terminated"], 0.0, next_values)
+        return Rollout(**batch)
 
     @torch.no_grad()
     def collect(self, num_steps: int) -> Rollout:
@@ -215,8 +196,7 @@ class Collector:
         if self.obs is None:  # the first call, or fresh envs after a resume: seed them
             self.resets = 0
             self.reset()
-        keep = np.ones(self.envs.num_envs, dtype=bool)
-        return self.stack([self.step(keep) for _ in range(num_steps)])
+        return self.stack([self.step(None) for _ in range(num_steps)])
 
     @torch.no_grad()
     def collect_episodes(self, num_episodes: int) -> Rollout:
@@ -229,15 +209,14 @@ class Collector:
         favoured. Steps of episodes beyond the first num_episodes (an env that has finished
         its share, waiting for the others) are simulated but left out (`valid` false)."""
         self.reset()
-        E = self.envs.num_envs
-        keep = np.arange(E) < num_episodes
+        keep = torch.arange(self.envs.num_envs, device=self.device) < num_episodes
         started = int(keep.sum())
         steps = []
         while keep.any():
             step = self.step(keep)
             steps.append(step)
-            ended = (step["terminated"] | step["truncated"]).cpu().numpy()
-            for i in np.flatnonzero(ended & keep):
+            ended = step["terminated"] | step["truncated"]
+            for i in torch.nonzero(ended & keep).flatten().tolist():
                 if started < num_episodes:
                     started += 1  # env i's next episode (already reset) is part of the batch
                 else:
@@ -247,49 +226,48 @@ class Collector:
 
 class TransitionCollector:
     """Steps a vector env with Discrete actions, epsilon-greedy around a policy, and returns the
-    transitions (s, a, r, s', terminated, truncated) as numpy arrays, s' being the true final
-    observation where an episode ended. Used by fqi and by `rlrun collect`."""
+    transitions (s, a, r, s', terminated, truncated) as tensors on the device, s' being the true
+    final observation where an episode ended. Used by fqi and by `rlrun collect`."""
 
     def __init__(self, envs: gym.vector.VectorEnv, device: torch.device, seed: int):
-        self.envs, self.device, self.seed = envs, device, seed
+        self.envs, self.device, self.seed = as_tensor_env(envs, device), device, seed
         self.num_actions = int(envs.single_action_space.n)
-        self.obs: np.ndarray | None = None  # reset on first use, unless restored from a checkpoint
-        self.finished: list[tuple[float, int]] = []  # (return, length) since the last pop
+        self.obs: torch.Tensor | None = None  # reset on first use, unless restored from a checkpoint
+        self.episodes: list[tuple[torch.Tensor, ...]] = []  # per step: returns, lengths, ended
 
     def state_dict(self) -> dict:
         return {"obs": self.obs}
 
     def load_state_dict(self, state: dict) -> None:
-        self.obs = state["obs"]
+        self.obs = None if state["obs"] is None else torch.as_tensor(state["obs"], device=self.device)
 
     def pop_episodes(self) -> list[tuple[float, int]]:
-        finished, self.finished = self.finished, []
-        return finished
+        episodes, self.episodes = self.episodes, []
+        return finished_episodes(episodes)
 
     @torch.no_grad()
-    def collect(self, policy: Any, num_steps: int, epsilon: float) -> dict[str, np.ndarray]:
+    def collect(self, policy: Any, num_steps: int, epsilon: float) -> dict[str, torch.Tensor]:
         """num_steps steps of every env: with probability epsilon a uniformly random action, else
         the policy's greedy one (policy None: always random)."""
         if self.obs is None:
             self.obs, _ = self.envs.reset(seed=self.seed)
         E = self.envs.num_envs
-        steps: dict[str, list[np.ndarray]] = {k: [] for k in TRANSITION_FIELDS}
+        steps: dict[str, list[torch.Tensor]] = {k: [] for k in TRANSITION_FIELDS}
         for _ in range(num_steps):
             actions = torch.randint(self.num_actions, (E,), device=self.device)
             if policy is not None and epsilon < 1:
-                greedy = policy.act(torch.as_tensor(self.obs, device=self.device), deterministic=True)
+                greedy = policy.act(self.obs, deterministic=True)
                 explore = torch.rand(E, device=self.device) < epsilon
                 actions = torch.where(explore, actions, greedy)
-            actions = actions.cpu().numpy()
             next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
-            final = true_next_obs(next_obs, terminated, truncated, info)
-            self.finished += finished_episodes(info)
+            self.episodes.append((info["episode"]["r"], info["episode"]["l"], info["_episode"]))
+            final = next_observations(next_obs, info)
             for key, value in zip(
                 TRANSITION_FIELDS, (self.obs, actions, rewards, final, terminated, truncated), strict=True
             ):
-                steps[key].append(np.asarray(value))
+                steps[key].append(value)
             self.obs = next_obs
-        return {key: np.concatenate(values) for key, values in steps.items()}
+        return {key: torch.cat(values) for key, values in steps.items()}
 
 
 TRANSITION_FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")

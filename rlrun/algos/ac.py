@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from rlrun.algos.on_policy import OnPolicyAlgorithm
 from rlrun.config import ACConfig, RunConfig
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
+from rlrun.optim import FlatAdam
 from rlrun.rollout import Collector, n_step_targets
 
 
@@ -32,8 +32,7 @@ class AC(OnPolicyAlgorithm):
         self, cfg: ACConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
     ):
         self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
-        self.actor_optimizer = torch.optim.Adam(agent.actor_parameters(), lr=cfg.lr)
-        self.critic_optimizer = torch.optim.Adam(agent.critic_parameters(), lr=cfg.critic_lr)
+        self.actor_optimizer, self.critic_optimizer = agent.optimizers(cfg.lr, cfg.critic_lr)
         self.collector = Collector(envs, agent, device, seed)
         self.steps_per_env = cfg.N // envs.num_envs
         self.iteration = 0
@@ -51,9 +50,8 @@ class AC(OnPolicyAlgorithm):
             self.cfg.n_steps,
         )
 
-    def clip(self, params: list[nn.Parameter]) -> float:
-        max_norm = self.cfg.max_grad_norm if self.cfg.max_grad_norm is not None else float("inf")
-        return nn.utils.clip_grad_norm_(params, max_norm).item()
+    def clip(self, optimizer: FlatAdam) -> float:
+        return optimizer.clip_grad_norm(self.cfg.max_grad_norm).item()
 
     def iterate(self) -> dict[str, float]:
         cfg = self.cfg
@@ -78,7 +76,7 @@ class AC(OnPolicyAlgorithm):
             value_loss = 0.5 * ((self.agent.value(obs) - y) ** 2).mean()
             self.critic_optimizer.zero_grad()
             value_loss.backward()
-            value_grad_norm = self.clip(self.agent.critic_parameters())
+            value_grad_norm = self.clip(self.critic_optimizer)
             check_finite(
                 {"losses/value": value_loss.item(), "losses/value_grad_norm": value_grad_norm}, where
             )
@@ -98,7 +96,7 @@ class AC(OnPolicyAlgorithm):
         entropy = dist.entropy().mean()
         self.actor_optimizer.zero_grad()
         (policy_loss - cfg.ent_coef * entropy).backward()
-        grad_norm = self.clip(self.agent.actor_parameters())
+        grad_norm = self.clip(self.actor_optimizer)
         metrics = {
             "losses/policy": policy_loss.item(),
             "losses/value": value_loss.item(),

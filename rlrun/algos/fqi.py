@@ -27,8 +27,9 @@ from torch import nn
 
 from rlrun.algos.base import Algorithm
 from rlrun.config import FQIConfig, RunConfig
-from rlrun.errors import ConfigError, check_finite
+from rlrun.errors import ConfigError, check_finite, check_finite_rows
 from rlrun.nets import QFunction, QNetwork, QTable
+from rlrun.optim import FlatAdam, FlatParameters
 from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
 from rlrun.rollout import TransitionCollector
 
@@ -76,7 +77,7 @@ class FQI(Algorithm):
         self.num_actions = int(envs.single_action_space.n)
         self.tabular = isinstance(q, QTable)
         self.offline = cfg.dataset is not None
-        self.optimizer = None if self.tabular else torch.optim.Adam(q.parameters(), lr=cfg.lr)
+        self.optimizer = None if self.tabular else FlatAdam(FlatParameters(q), lr=cfg.lr)
         self.num_iterations = -(-total_steps // cfg.N)
         self.collector = TransitionCollector(envs, device, seed)
         self.iteration = 0
@@ -117,16 +118,14 @@ class FQI(Algorithm):
                 loss = 0.5 * nn.functional.mse_loss(q, y)
             self.optimizer.zero_grad()
             loss.backward()
-            max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
-            grad_norm = nn.utils.clip_grad_norm_(self.q.parameters(), max_norm)
-            values = torch.stack([loss.detach(), q.detach().mean(), grad_norm])
-            check_finite(
-                dict(zip(("losses/q", "charts/q_mean", "losses/grad_norm"), values.tolist(), strict=True)),
-                f"at iteration {self.iteration} (step {self.env_steps})",
-            )
+            grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
             self.optimizer.step()
-            stats.append(values)
-        loss, q_mean, grad_norm = torch.stack(stats).mean(0).tolist()
+            stats.append(torch.stack([loss.detach(), q.detach().mean(), grad_norm]))
+        stacked = check_finite_rows(
+            stats, ["losses/q", "charts/q_mean", "losses/grad_norm"],
+            f"at iteration {self.iteration} (step {self.env_steps})",
+        )  # fmt: skip
+        loss, q_mean, grad_norm = stacked.mean(0).tolist()
         return loss, q_mean, grad_norm
 
     def iterate(self) -> dict[str, float]:
@@ -144,7 +143,7 @@ class FQI(Algorithm):
         if not self.offline and self.buffer.size < max(cfg.learning_starts, 1):
             return metrics
         if self.optimizer is not None and cfg.anneal_lr:
-            self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - (self.iteration - 1) / self.num_iterations)
+            self.optimizer.lr = cfg.lr * (1 - (self.iteration - 1) / self.num_iterations)
 
         stats = []
         for _ in range(cfg.K):
@@ -160,7 +159,7 @@ class FQI(Algorithm):
         metrics["losses/q"], metrics["charts/q_mean"] = float(means[0]), float(means[1])
         if not self.tabular:
             metrics["losses/grad_norm"] = float(means[2])
-            metrics["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
+            metrics["charts/learning_rate"] = self.optimizer.lr
         return metrics
 
     # ------------------------------------------------------------------ the loop's interface

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from rlrun.algos.on_policy import OnPolicyAlgorithm
 from rlrun.config import PGConfig, RunConfig
@@ -39,8 +38,7 @@ class PG(OnPolicyAlgorithm):
         self, cfg: PGConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
     ):
         self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
-        self.actor_optimizer = torch.optim.Adam(agent.actor_parameters(), lr=cfg.lr)
-        self.critic_optimizer = torch.optim.Adam(agent.critic_parameters(), lr=cfg.critic_lr)
+        self.actor_optimizer, self.critic_optimizer = agent.optimizers(cfg.lr, cfg.critic_lr)
         self.collector = Collector(envs, agent, device, seed)
         self.iteration = 0
         self.env_steps = 0
@@ -108,7 +106,7 @@ class PG(OnPolicyAlgorithm):
             loss = 0.5 * ((self.agent.value(obs) - targets) ** 2).mean()
             self.critic_optimizer.zero_grad()
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(self.agent.critic_parameters(), float("inf"))
+            grad_norm = self.critic_optimizer.clip_grad_norm(None)
             loss_value = loss.item()
             check_finite(
                 {"losses/value": loss_value, "losses/value_grad_norm": grad_norm.item()},
@@ -135,8 +133,7 @@ class PG(OnPolicyAlgorithm):
         loss = policy_loss - cfg.ent_coef * entropy
         self.actor_optimizer.zero_grad()
         loss.backward()
-        max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
-        grad_norm = nn.utils.clip_grad_norm_(self.agent.actor_parameters(), max_norm)
+        grad_norm = self.actor_optimizer.clip_grad_norm(cfg.max_grad_norm)
         metrics = {"losses/policy": policy_loss.item(), "losses/entropy": entropy.item()}
         metrics["losses/grad_norm"] = grad_norm.item()
         check_finite(metrics, f"at iteration {self.iteration} (step {self.env_steps})")

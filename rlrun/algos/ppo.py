@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from rlrun.algos.on_policy import OnPolicyAlgorithm
 from rlrun.config import PPOConfig, RunConfig
-from rlrun.errors import check_finite
+from rlrun.errors import check_finite_rows
 from rlrun.nets import ActorCritic, make_agent
+from rlrun.optim import FlatAdam, FlatParameters
 from rlrun.rollout import Collector, gae
 
 
@@ -60,7 +60,7 @@ class PPO(OnPolicyAlgorithm):
         seed: int,
     ):
         self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
-        self.optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+        self.optimizer = FlatAdam(FlatParameters(agent), lr=cfg.lr, eps=1e-5)
         self.collector = Collector(envs, agent, device, seed)
         self.steps_per_env = cfg.N // envs.num_envs
         self.num_iterations = -(-total_steps // cfg.N)  # ceil: the last batch may pass total_steps
@@ -70,7 +70,7 @@ class PPO(OnPolicyAlgorithm):
     def iterate(self) -> dict[str, float]:
         cfg = self.cfg
         if cfg.anneal_lr:
-            self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - self.iteration / self.num_iterations)
+            self.optimizer.lr = cfg.lr * (1 - self.iteration / self.num_iterations)
 
         # 1. collect N transitions with the current policy
         self.agent.eval()
@@ -117,19 +117,17 @@ class PPO(OnPolicyAlgorithm):
 
                 self.optimizer.zero_grad()
                 loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(self.agent.parameters(), cfg.max_grad_norm)
-                values = torch.stack([policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]).detach()
-                check_finite(
-                    dict(zip(tags, values.tolist(), strict=True)),
-                    f"at iteration {self.iteration} (step {self.env_steps})",
-                )
+                grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
                 self.optimizer.step()
-                stats.append(values)
+                row = [policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]
+                stats.append(torch.stack(row).detach())
             if cfg.target_kl is not None and approx_kl > cfg.target_kl:
                 break  # the policy moved far enough from pi_old for this batch
 
-        metrics = dict(zip(tags, torch.stack(stats).mean(0).tolist(), strict=True))
-        metrics["charts/learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        # checked once per iteration, not per minibatch: one host sync (this matters on a GPU)
+        stats = check_finite_rows(stats, tags, f"at iteration {self.iteration} (step {self.env_steps})")
+        metrics = dict(zip(tags, stats.mean(0).tolist(), strict=True))
+        metrics["charts/learning_rate"] = self.optimizer.lr
         var_returns = flat["returns"].var()
         metrics["diagnostics/explained_variance"] = (
             (1 - (flat["returns"] - flat["values"]).var() / var_returns).item()

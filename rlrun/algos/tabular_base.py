@@ -31,8 +31,8 @@ class TablePolicy(nn.Module):
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         return self.table[obs.long().to(self.table.device)]
 
-    def to_env(self, action: torch.Tensor) -> np.ndarray:
-        return action.cpu().numpy()
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        return action
 
 
 def check_gamma(model: TabularModel, gamma: float) -> None:
