@@ -252,17 +252,22 @@ def test_cartpole_truncates_at_500_and_reports_both_when_both_happen():
 def test_acrobot_goal_velocity_bounds_and_angle_wrap():
     pi = math.pi
     states = [[3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 4 * pi, 9 * pi], [0.0, 0.0, -4 * pi, -9 * pi],
-              [3.1, 3.1, 3.0, 6.0], [-3.1, -3.1, -3.0, -6.0]]  # fmt: skip
+              [3.1, 3.1, 3.0, 6.0], [-3.1, -3.1, -3.0, -6.0], [0.0, 3.1, 0.0, 6.0]]  # fmt: skip
     env, genvs = from_states("Acrobot-v1", states)
-    seen = lockstep(env, genvs, np.array([[1, 2, 0, 2, 0]]))
+    seen = lockstep(env, genvs, np.ones((1, 6), dtype=int))  # no torque
     terminated, reward, after = seen["terminated"][0], seen["reward"][0], seen["state"][0]
-    assert terminated[0] and reward[0] == 0.0
-    assert (reward[~terminated] == -1.0).all()
-    bounds = np.array([4 * pi, 9 * pi])
-    assert (np.abs(after[1:3, 2:]) == bounds).any()  # a velocity was bounded
-    assert (np.abs(after[:, 2:]) <= bounds).all()
-    assert after[3, 0] < 0 and after[4, 0] > 0  # wrapped past pi and -pi
+    assert terminated.tolist() == [True, False, False, False, False, False]  # only the tip above the bar
+    assert reward.tolist() == [0.0, -1.0, -1.0, -1.0, -1.0, -1.0]
+    np.testing.assert_array_equal(after[1:3, 2:], [[4 * pi, 9 * pi], [-4 * pi, -9 * pi]])  # bounded
+    assert (after[3:5, :2] * np.array([[-1], [1]]) > 0).all() and after[5, 1] < 0  # wrapped past +-pi
     assert np.abs(after[:, :2]).max() <= pi
+    np.testing.assert_allclose(env.state[1:].numpy(), after[1:], rtol=0, atol=1e-9)  # what lockstep checks
+
+
+def test_acrobot_start_states_are_float32_values_like_gymnasiums():
+    env = make_torch_env("Acrobot-v1", 64, dtype=torch.float64)
+    env.reset(seed=0)
+    assert torch.equal(env.state, env.state.float().double())  # gymnasium: uniform(...).astype(float32)
 
 
 def test_mountain_car_wall_goal_and_velocity_clip():
