@@ -183,6 +183,12 @@ def test_spaces_and_vector_interface_match_gymnasium(env_id):
     assert info["final_obs"].dtype == torch.float32 and info["_final_obs"].dtype == torch.bool
     assert info["episode"]["r"].dtype == torch.float32 and info["episode"]["l"].dtype == torch.int64
     assert info["_episode"].shape == (3,)
+    if not is_box(env):  # a column of actions is taken as [E], never broadcast against [E]
+        column = make_torch_env(env_id, 3)
+        column.reset(seed=1)
+        torch.testing.assert_close(column.step(actions.view(3, 1))[0], obs)
+    with pytest.raises(RuntimeError):
+        env.step(torch.zeros(4, dtype=actions.dtype))
     before = env.state.clone()
     obs += 1  # the caller owns what step returns: changing it leaves the env alone
     info["final_obs"] += 1
@@ -610,3 +616,19 @@ def test_cuda_steps_without_host_syncs_and_like_the_cpu(env_id):
         assert torch.equal(terminated.cpu(), expected[2]) and torch.equal(truncated.cpu(), expected[3])
         torch.testing.assert_close(info["final_obs"].cpu(), expected[4]["final_obs"], rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(reward.cpu(), expected[1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tabular_sampler_steps_without_host_syncs(frozen_lake):
+    model = frozen_lake
+    env = make_tabular_sample_env(model, 4096, "cuda")
+    obs, _ = env.reset(seed=0)
+    policy = torch.zeros(model.num_states, dtype=torch.long, device="cuda")
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(30):
+            obs, reward, terminated, truncated, info = env.step(policy[obs])
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert obs.device.type == "cuda" and obs.dtype == torch.int64
+    assert int(obs.min()) >= 0 and int(obs.max()) < model.num_states

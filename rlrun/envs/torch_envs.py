@@ -119,6 +119,7 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         self.single_observation_space, self.single_action_space = self._spaces()
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
+        self._action_shape = (num_envs, *self.single_action_space.shape)
         if self.env_id in gym.registry:
             self.spec = dataclasses.replace(gym.spec(self.env_id), max_episode_steps=self.max_episode_steps)
         self._steps = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
@@ -163,6 +164,9 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         return self._observe(self._state).clone(memory_format=torch.contiguous_format), {}
 
     def step(self, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
+        """Actions on the env's device: int64 [E] (Discrete) or float [E, act_dim] (Box)."""
+        if actions.shape != self._action_shape:  # e.g. [E, 1] for Discrete: never broadcast
+            actions = actions.reshape(self._action_shape)
         stepped, final_obs, reward, terminated = self._transition(self._state, actions)
         steps = self._steps + 1
         truncated = steps >= self.max_episode_steps  # gymnasium's TimeLimit: also when terminated
@@ -403,7 +407,7 @@ class AcrobotEnv(TorchVectorEnv):
         cos1, sin1, cos2, sin2 = torch.cos(theta1), torch.sin(theta1), torch.cos(theta2), torch.sin(theta2)
         terminated = -cos1 - torch.cos(theta2 + theta1) > 1.0
         reward = terminated.to(torch.float32) - 1.0
-        obs = torch.stack((cos1, sin1, cos2, sin2, dtheta1, dtheta2), dim=1).float()
+        obs = _rows_to_obs(torch.stack((cos1, sin1, cos2, sin2, dtheta1, dtheta2)))
         return new, obs, reward, terminated
 
     def _observe(self, state: Tensor) -> Tensor:
@@ -615,7 +619,8 @@ class PendulumEnv(TorchVectorEnv):
         newthdot = newthdot.clamp(-self.max_speed, self.max_speed)
         new = torch.stack((th + newthdot * self.dt, newthdot))
         terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        return new, self._observe(new).contiguous(), -costs, terminated
+        obs = _rows_to_obs(torch.stack((torch.cos(new[0]), torch.sin(new[0]), newthdot)))
+        return new, obs, -costs, terminated
 
     def _observe(self, state: Tensor) -> Tensor:
         return torch.stack((torch.cos(state[0]), torch.sin(state[0]), state[1]), dim=1).float()
