@@ -18,6 +18,11 @@ wrapped in `RecordEpisodeStatistics`, with tensors instead of numpy arrays:
   bootstrap only where `truncated & ~terminated`.
 - Physical constants are per-env tensors in `envs.params` ([E] each); `randomize={name: (low,
   high)}` draws each env's own value at every reset, and `**params` fix them (e.g. length=0.8).
+- One torch.Generator on the env's device draws start states and parameters; reset(seed=s)
+  seeds it. On the CPU an autoreset draws only for the envs that ended (`subset_reset`); on other
+  devices every env draws every step and torch.where keeps the ended ones' (no sync). Either way
+  the same seed and actions give the same trajectories and state_dict() resumes exactly, but
+  CPU and CUDA give different streams (their generators differ anyway).
 
 The equations are gymnasium 1.4's (gymnasium/envs/classic_control/*.py), in the same order of
 operations. Where gymnasium computes or stores in float32, a float64 env rounds to float32 at the
