@@ -15,8 +15,9 @@ usage: rlrun <command> [args]
 commands:
   train [KEY=VALUE ...]      train one run (Hydra overrides; `rlrun train --help` lists them)
   train -m [KEY=A,B ...]     a Hydra multirun sweep over the given values
-  eval RUN_DIR [episodes=N] [video=true] [device=cpu|cuda|auto] [seed=S]
+  eval RUN_DIR [episodes=N] [video=true] [device=cpu|cuda|auto] [seed=S] [env.KEY=VALUE ...]
                              play a trained run's policy; print mean and std of the return
+                             (env.KEY=VALUE: on changed dynamics, e.g. env.kwargs.length=0.8)
   summarize DIR              a table of the runs below DIR (status, steps, wall time, return),
                              then mean, IQM and 95% bootstrap CI over seeds; also as CSV
   collect [RUN_DIR | env=NAME ...] transitions=N [epsilon=E] [out=FILE] [seed=S] [num_envs=E]
@@ -123,11 +124,25 @@ def eval_command(args: list[str]) -> int:
             raise UsageError("eval needs a run dir: rlrun eval RUN_DIR [episodes=N] [video=true]")
         from rlrun.play import evaluate_run
 
-        options = parse_options(args[1:], {"episodes": int, "video": parse_bool, "device": str, "seed": int})
-        evaluate_run(args[0], **options)
+        # env.KEY=VALUE changes the run's env for this evaluation (e.g. shifted dynamics)
+        overrides = env_overrides(args[1:])
+        options = parse_options(
+            [a for a in args[1:] if a not in overrides],
+            {"episodes": int, "video": parse_bool, "device": str, "seed": int},
+        )
+        evaluate_run(args[0], env_overrides=overrides, **options)
     except (UsageError, ConfigError) as err:
         return fail(str(err), 2)
+    except Exception as err:
+        if not is_user_error(err):
+            raise
+        return fail(describe_error(err), 2)
     return 0
+
+
+def env_overrides(args: list[str]) -> list[str]:
+    """The arguments that are env config overrides (env=..., env.key=..., +env.key=...)."""
+    return [a for a in args if a.lstrip("+").split("=")[0].split(".")[0] == "env"]
 
 
 def summarize_command(args: list[str]) -> int:
@@ -164,8 +179,7 @@ def plot_command(args: list[str]) -> int:
 def collect_command(args: list[str]) -> int:
     run_dir = args[0] if args and is_run_dir_arg(args[0]) else None
     rest = args[1:] if run_dir else args
-    # env=..., env.key=... and +env.key=... are config overrides, as for rlrun train
-    overrides = [a for a in rest if a.lstrip("+").split("=")[0].split(".")[0] == "env"]
+    overrides = env_overrides(rest)  # config overrides, as for rlrun train
     try:
         if run_dir is None and not overrides:
             raise UsageError(

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, ValidationError
 
 from rlrun.errors import ConfigError
@@ -105,7 +105,8 @@ class EnvConfig:
     backend: str = "gymnasium"  # gymnasium | torch (batched tensors on the run's device; TORCH_ENV_IDS)
     max_episode_steps: int | None = None
     # torch backend: physical parameters drawn per env at every reset, name -> [low, high]
-    randomize: dict[str, list[float]] = field(default_factory=dict)
+    # (typed Any so that [2, 4] is taken as well as [2.0, 4.0]; check_env checks the values)
+    randomize: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
 
     def make_kwargs(self) -> dict[str, Any]:
@@ -285,9 +286,11 @@ def check_env(env: EnvConfig) -> None:
         )
     for name, bounds in env.randomize.items():
         _check(env.backend == "torch", "env.randomize", "needs env.backend=torch")
+        pair = isinstance(bounds, list | ListConfig) and len(bounds) == 2
+        numbers = pair and all(isinstance(b, int | float) and not isinstance(b, bool) for b in bounds)
         _check(
-            len(bounds) == 2 and bounds[0] <= bounds[1],
-            f"env.randomize.{name}", f"must be [low, high] with low <= high, got {list(bounds)}",
+            numbers and bounds[0] <= bounds[1],
+            f"env.randomize.{name}", f"must be [low, high] with low <= high, got {bounds}",
         )  # fmt: skip
     if env.max_episode_steps is not None:
         _check(env.max_episode_steps > 0, "env.max_episode_steps", "must be > 0 or null")

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from rlrun.checkpoint import CHECKPOINT, load_checkpoint
@@ -35,13 +36,24 @@ def evaluate_run(
     video: bool = False,
     device: str = "auto",
     seed: int | None = None,
+    env_overrides: list[str] | None = None,
 ) -> np.ndarray:
+    """Play `episodes` deterministic episodes of a run's policy; `env_overrides` (Hydra override
+    syntax, env keys only) change its env first, e.g. env.kwargs.length=0.8."""
     run_dir = check_run_dir(run_dir)
     if episodes <= 0:
         raise ConfigError("episodes", f"must be > 0, got {episodes}")
     if video and importlib.util.find_spec("moviepy") is None:
         raise ConfigError("video", "video=true needs moviepy: pip install 'rlrun[video]'")
-    run = parse_config(OmegaConf.load(run_dir / CONFIG))
+    cfg = OmegaConf.load(run_dir / CONFIG)
+    for override in OverridesParser.create().parse_overrides(env_overrides or []):
+        if override.key_or_group == "env":
+            raise ConfigError("env", "eval keeps the run's env; change its keys instead (env.KEY=VALUE)")
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True, force_add=True)
+        name = override.key_or_group.removeprefix("env.kwargs.")
+        if name != override.key_or_group and name in cfg.env.get("randomize", {}):
+            del cfg.env.randomize[name]  # a fixed value replaces the range the run was trained on
+    run = parse_config(cfg)
     torch_device = resolve_device(DeviceConfig(type=device))
     state = load_checkpoint(run_dir, map_location=torch_device)
     video_dir = run_dir / "videos" if video else None

@@ -133,6 +133,10 @@ OTHER_ALGOS = {
     "fqi": ["algo=fqi", "env=CartPole", "env.num_envs=2", "total_steps=3072", "algo.N=256", "algo.S=16",
             "algo.hidden=[32,32]", "algo.learning_starts=512", "eval.every=1024", "eval.episodes=2",
             "checkpoint.every=1"],
+    # torch-native envs (with randomised dynamics) and the tensor reward normaliser resume exactly too
+    "ppo-torch-backend": ["algo=ppo", "env=Pendulum", "env.backend=torch", "env.num_envs=16", "algo.N=512",
+                          "algo.S=4", "algo.normalize_reward=true", "+env.randomize.m=[0.8,1.2]",
+                          "total_steps=4096", "eval.every=1024", "eval.episodes=2", "checkpoint.every=1"],
 }  # fmt: skip
 
 

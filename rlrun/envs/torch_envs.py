@@ -87,6 +87,7 @@ class TorchVectorEnv(gym.vector.VectorEnv):
     default_max_episode_steps: ClassVar[int] = 0
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
     _env_dim: ClassVar[int] = 1
+    is_tensor_env: ClassVar[bool] = True  # speaks rlrun.envs.tensor_env's interface itself
 
     def __init__(
         self,
