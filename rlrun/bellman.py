@@ -1,14 +1,17 @@
 """Bellman backups on a tabular model, batched over all states at once (vi, pi, and later fqi).
 
 P is the model's [S * A, S] matrix (row s * A + a = P[s, a, :], sparse CSR or dense; the mass
-missing from a row is the probability that the episode ends), R is [S, A], V is [S].
+missing from a row is the probability that the episode ends), R is [S, A], V is [S]. A policy is
+deterministic, [S] actions, or stochastic, [S, A] probabilities pi(a|s).
 
     q_values(P, R, V, gamma)        Q(s, a) = R(s, a) + gamma sum_s' P(s'|s, a) V(s')
     greedy(Q)                       V(s) = max_a Q(s, a) and the argmax, keeping `keep`'s action on ties
-    policy_matrix(P, policy)        P_pi [S, S], row s = P[s, pi(s), :]
+    policy_matrix(P, policy)        P_pi [S, S], row s = P[s, pi(s), :] (or sum_a pi(a|s) P[s, a, :])
     evaluate_policy(P, R, policy, gamma, sweeps)
                                     V^pi: the linear solve of (I - gamma P_pi) V = R_pi (sweeps=0),
                                     or `sweeps` backups V <- R_pi + gamma P_pi V from V0
+    discounted_visitation(P, start, policy, gamma)
+                                    d(s) ~ sum_t gamma^t Pr(s_t = s) from the start distribution
     expected_episode_return(...)    the undiscounted return within a time limit (state distributions)
     improper_states(P, A)           states from which some policy never ends its episode (gamma = 1 is unsafe)
 """
@@ -48,20 +51,32 @@ def bellman_residual(P: torch.Tensor, R: torch.Tensor, V: torch.Tensor, gamma: f
 
 
 def policy_matrix(P: torch.Tensor, policy: torch.Tensor) -> torch.Tensor:
-    """P_pi [S, S]: row s is P[s, pi(s), :] (sparse CSR if P is sparse)."""
+    """P_pi [S, S]: row s is P[s, pi(s), :], or sum_a pi(a|s) P[s, a, :] for a stochastic policy
+    (sparse CSR if P is sparse)."""
     S = policy.shape[0]
-    rows = torch.arange(S, device=policy.device) * (P.shape[0] // S) + policy
-    if P.layout == torch.strided:
-        return P[rows]
+    A = P.shape[0] // S
+    states = torch.arange(S, device=policy.device)
+    if policy.dim() == 1 and P.layout == torch.strided:
+        return P[states * A + policy]
+    if policy.dim() == 2 and P.layout == torch.strided:
+        return torch.einsum("sa,sat->st", policy.to(P.dtype), P.view(S, A, P.shape[1]))
+    # sparse: P_pi = W P with W [S, S * A] holding pi(a|s) at (s, s * A + a)
+    if policy.dim() == 1:
+        rows, cols, weights = states, states * A + policy, torch.ones(S, dtype=P.dtype, device=P.device)
+    else:
+        rows, cols = states.repeat_interleave(A), torch.arange(S * A, device=policy.device)
+        weights = policy.reshape(-1).to(P.dtype)
+    # indices built here are valid by construction: opting out of the check also keeps torch quiet
     select = torch.sparse_coo_tensor(
-        torch.stack([torch.arange(S, device=policy.device), rows]),
-        torch.ones(S, dtype=P.dtype, device=P.device),
-        (S, P.shape[0]),
+        torch.stack([rows, cols]), weights, (S, P.shape[0]), check_invariants=False
     ).to_sparse_csr()
     return select @ P
 
 
 def policy_reward(R: torch.Tensor, policy: torch.Tensor) -> torch.Tensor:
+    """R_pi [S]: R[s, pi(s)], or sum_a pi(a|s) R[s, a]."""
+    if policy.dim() == 2:
+        return (R * policy.to(R.dtype)).sum(dim=1)
     return R.gather(1, policy.unsqueeze(1)).squeeze(1)
 
 
@@ -82,27 +97,46 @@ def evaluate_policy(
         for _ in range(sweeps):
             V = R_pi + gamma * (P_pi @ V)
         return V
-    S = R_pi.shape[0]
+    return solve_policy_system(P_pi, R_pi, gamma)
+
+
+def discounted_visitation(
+    P: torch.Tensor, start: torch.Tensor, policy: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """The policy's discounted state distribution from `start`: d(s) proportional to
+    sum_t gamma^t Pr(s_t = s), i.e. d^T (I - gamma P_pi) = start^T, normalised to sum to 1 (mass
+    that ends an episode drops out, so the plain solution sums to less than 1 / (1 - gamma))."""
+    d = solve_policy_system(policy_matrix(P, policy), start, gamma, transpose=True)
+    return d / d.sum()
+
+
+def solve_policy_system(
+    P_pi: torch.Tensor, b: torch.Tensor, gamma: float, transpose: bool = False
+) -> torch.Tensor:
+    """x with (I - gamma P_pi) x = b (or its transpose): dense LU on the device for small models,
+    else a sparse solve."""
+    S = b.shape[0]
     if S <= DENSE_SOLVE_UP_TO:
         P_pi = P_pi.to_dense() if P_pi.layout != torch.strided else P_pi
-        A = torch.eye(S, dtype=R.dtype, device=R.device) - gamma * P_pi
-        return torch.linalg.solve(A, R_pi)
-    return sparse_solve(P_pi, R_pi, gamma)
+        A = torch.eye(S, dtype=b.dtype, device=b.device) - gamma * P_pi
+        return torch.linalg.solve(A.T if transpose else A, b)
+    return sparse_solve(P_pi, b, gamma, transpose)
 
 
-def sparse_solve(P_pi: torch.Tensor, R_pi: torch.Tensor, gamma: float) -> torch.Tensor:
-    """(I - gamma P_pi) V = R_pi by scipy's sparse LU (on the CPU), for models too big for a dense solve."""
+def sparse_solve(P_pi: torch.Tensor, b: torch.Tensor, gamma: float, transpose: bool = False) -> torch.Tensor:
+    """(I - gamma P_pi) x = b (or its transpose) by scipy's sparse LU (on the CPU), for models too
+    big for a dense solve."""
     import scipy.sparse
     import scipy.sparse.linalg
 
-    S = R_pi.shape[0]
+    S = b.shape[0]
     P_pi = P_pi.to_sparse_csr().cpu()
     matrix = scipy.sparse.csr_matrix(
         (P_pi.values().numpy(), P_pi.col_indices().numpy(), P_pi.crow_indices().numpy()), shape=(S, S)
     )
-    A = (scipy.sparse.identity(S, format="csc") - gamma * matrix).tocsc()
-    V = scipy.sparse.linalg.spsolve(A, R_pi.cpu().numpy())
-    return torch.as_tensor(V, dtype=R_pi.dtype, device=R_pi.device)
+    A = scipy.sparse.identity(S, format="csc") - gamma * matrix
+    x = scipy.sparse.linalg.spsolve((A.T if transpose else A).tocsc(), b.cpu().numpy())
+    return torch.as_tensor(x, dtype=b.dtype, device=b.device)
 
 
 def expected_episode_return(

@@ -79,7 +79,7 @@ TABULAR_ALGOS = ("vi", "pi")  # they work on a tabular model, not a vector env
 class VIConfig:
     name: str = "vi"
     gamma: float = 0.99
-    tol: float = 1e-10  # stop once the Bellman residual max|V_new - V| < tol
+    tol: float = 1e-10  # stop once the residual max|V_new - V| < tol, no value turned non-zero, pi stable
     K: int = 100_000  # iteration cap (one iteration = one Bellman sweep over all states)
 
 

@@ -45,6 +45,20 @@ def test_exact_and_iterative_policy_evaluation(P):
     torch.testing.assert_close(many, exact, rtol=0, atol=1e-12)
 
 
+def test_a_stochastic_policys_values_and_discounted_visitation(P):
+    policy = torch.tensor([[0.5, 0.5], [1.0, 0.0]], dtype=torch.float64)  # pi(a|s)
+    # P_pi = [[0.25, 0.75], [0, 0]], R_pi = [0.5, 2]: V(s1) = 2, V(s0) = (0.5 + 0.9 * 0.75 * 2) / 0.775
+    P_pi = bellman.policy_matrix(P, policy)
+    P_pi = P_pi.to_dense() if P_pi.layout != torch.strided else P_pi
+    torch.testing.assert_close(P_pi, torch.tensor([[0.25, 0.75], [0.0, 0.0]], dtype=torch.float64))
+    V = bellman.evaluate_policy(P, R, policy, GAMMA)
+    torch.testing.assert_close(V, torch.tensor([74 / 31, 2.0], dtype=torch.float64), rtol=0, atol=1e-12)
+    # from s0: d(s0) = 1 / 0.775 = 40/31, d(s1) = 0.9 * 0.75 d(s0) = 27/31; normalised by 67/31
+    start = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    d = bellman.discounted_visitation(P, start, policy, GAMMA)
+    torch.testing.assert_close(d, torch.tensor([40 / 67, 27 / 67], dtype=torch.float64), rtol=0, atol=1e-12)
+
+
 def test_policy_matrix_and_episode_return(P):
     policy = torch.tensor([1, 1])
     P_pi = bellman.policy_matrix(P, policy)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gymnasium as gym
 import torch
 
-from rlrun.algos.on_policy import OnPolicyAlgorithm
+from rlrun.algos.on_policy import ExactValueError, OnPolicyAlgorithm
 from rlrun.config import ACConfig, RunConfig
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
@@ -29,10 +29,17 @@ class AC(OnPolicyAlgorithm):
     optimizers = ("actor_optimizer", "critic_optimizer")
 
     def __init__(
-        self, cfg: ACConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
+        self,
+        cfg: ACConfig,
+        envs: gym.vector.VectorEnv,
+        agent: ActorCritic,
+        device: torch.device,
+        seed: int,
+        value_check: ExactValueError | None = None,
     ):
         self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
         self.actor_optimizer, self.critic_optimizer = agent.optimizers(cfg.lr, cfg.critic_lr)
+        self.value_check = value_check  # on a tabular env: diagnostics/value_error
         self.collector = Collector(envs, agent, device, seed)
         self.steps_per_env = cfg.N // envs.num_envs
         self.iteration = 0
@@ -56,6 +63,7 @@ class AC(OnPolicyAlgorithm):
     def iterate(self) -> dict[str, float]:
         cfg = self.cfg
         where = f"at iteration {self.iteration + 1} (step {self.env_steps + cfg.N})"
+        steps_before = self.env_steps
 
         # 1. take action a ~ pi(a|s) in each env, get (s, a, s', r)
         self.agent.eval()
@@ -111,9 +119,11 @@ class AC(OnPolicyAlgorithm):
         metrics["diagnostics/explained_variance"] = (
             (1 - (y - values).var() / var).item() if var > 0 else float("nan")
         )
+        metrics.update(self.value_error(steps_before))  # tabular envs only
         return metrics
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> AC:
     agent = make_agent(run.algo, envs).to(device)
-    return AC(run.algo, envs, agent, device, run.seed)
+    check = ExactValueError.for_env(run.env, envs, run.algo.gamma, device)
+    return AC(run.algo, envs, agent, device, run.seed, check)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gymnasium as gym
 import torch
 
-from rlrun.algos.on_policy import OnPolicyAlgorithm
+from rlrun.algos.on_policy import ExactValueError, OnPolicyAlgorithm
 from rlrun.config import PGConfig, RunConfig
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
@@ -35,10 +35,17 @@ class PG(OnPolicyAlgorithm):
     optimizers = ("actor_optimizer", "critic_optimizer")
 
     def __init__(
-        self, cfg: PGConfig, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int
+        self,
+        cfg: PGConfig,
+        envs: gym.vector.VectorEnv,
+        agent: ActorCritic,
+        device: torch.device,
+        seed: int,
+        value_check: ExactValueError | None = None,
     ):
         self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
         self.actor_optimizer, self.critic_optimizer = agent.optimizers(cfg.lr, cfg.critic_lr)
+        self.value_check = value_check  # on a tabular env: diagnostics/value_error
         self.collector = Collector(envs, agent, device, seed)
         self.iteration = 0
         self.env_steps = 0
@@ -119,6 +126,7 @@ class PG(OnPolicyAlgorithm):
 
     def iterate(self) -> dict[str, float]:
         cfg = self.cfg
+        steps_before = self.env_steps
         # 1. sample {tau_i} from pi_theta(a|s)
         batch = self.sample()
         self.iteration += 1
@@ -148,6 +156,7 @@ class PG(OnPolicyAlgorithm):
             metrics["diagnostics/explained_variance"] = (
                 (1 - (targets - values).var() / var).item() if var > 0 else float("nan")
             )
+            metrics.update(self.value_error(steps_before))  # tabular envs only
         metrics["diagnostics/valid_fraction"] = batch.valid.float().mean().item()
         return metrics
 
@@ -157,4 +166,6 @@ class PG(OnPolicyAlgorithm):
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> PG:
     agent = make_agent(run.algo, envs).to(device)
-    return PG(run.algo, envs, agent, device, run.seed)
+    with_critic = run.algo.baseline == "value"  # without a critic there is nothing to check
+    check = ExactValueError.for_env(run.env, envs, run.algo.gamma, device) if with_critic else None
+    return PG(run.algo, envs, agent, device, run.seed, check)

@@ -3,7 +3,13 @@
 repeat:
   1. set Q(s, a) <- r(s, a) + gamma E[V(s')]
   2. set V(s) <- max_a Q(s, a)
-until the Bellman residual max_s |V_new(s) - V(s)| < tol (or K iterations).
+until converged (or K iterations), which needs all three of:
+  - the Bellman residual max_s |V_new(s) - V(s)| < tol (V is then within tol gamma / (1 - gamma)
+    of V*, and the greedy policy's values within 2 tol gamma / (1 - gamma) of the optimum);
+  - no state's value turned from 0 to non-zero: the news of a reward has reached every state it
+    will reach (a sparse reward spreads one step of the model per iteration, so far from it V is
+    still exactly 0 and the greedy action arbitrary, however small the residual already is);
+  - the greedy policy did not change in this iteration.
 
 Each iteration is one backup of all states at once on the model's device (rlrun.bellman).
 """
@@ -32,9 +38,19 @@ class ValueIteration(TabularAlgorithm):
         V_new, pi_new = bellman.greedy(Q, keep=self.pi)
         self.residual = (V_new - self.V).abs().max().item()
         changes = int((pi_new != self.pi).sum())
+        # A residual below tol is not enough on its own: with a single far-away reward, the states
+        # the reward has not reached yet have V = 0, so they add nothing to the residual, which can
+        # fall below tol (V* there may itself be below tol) while their greedy action is still the
+        # arbitrary initial one. So also wait until no value turns non-zero any more.
+        reached = int(((self.V == 0) & (V_new != 0)).sum())
         self.V, self.pi = V_new, pi_new
-        metrics = {"tabular/bellman_residual": self.residual, "tabular/policy_changes": changes}
-        return self.step_done(metrics, converged=self.residual < self.cfg.tol)
+        metrics = {
+            "tabular/bellman_residual": self.residual,
+            "tabular/policy_changes": changes,
+            "tabular/states_reached": int(V_new.count_nonzero()),
+        }
+        converged = self.residual < self.cfg.tol and reached == 0 and changes == 0
+        return self.step_done(metrics, converged)
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> ValueIteration:
