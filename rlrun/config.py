@@ -280,9 +280,9 @@ def check_env(env: EnvConfig) -> None:
     if env.backend == "torch":
         ids = ", ".join(TORCH_ENV_IDS)
         _check(
-            env.id in TORCH_ENV_IDS,
+            env.id in TORCH_ENV_IDS or env.id in TABULAR_ENVS,
             "env.backend",
-            f"torch has {ids}, not {env.id}; use env.backend=gymnasium",
+            f"torch has {ids} and the tabular envs, not {env.id}; use env.backend=gymnasium",
         )
     for name, bounds in env.randomize.items():
         _check(env.backend == "torch", "env.randomize", "needs env.backend=torch")

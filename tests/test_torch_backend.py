@@ -63,7 +63,7 @@ def test_a_policy_trained_across_pole_lengths_is_evaluated_on_shifted_ones(tmp_p
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        (["env=Taxi", "env.backend=torch"], "env.backend: torch has CartPole-v1"),
+        (["env=gym", "env.id=Blackjack-v1", "env.backend=torch"], "env.backend: torch has CartPole-v1"),
         (["env.backend=jax"], "env.backend: must be gymnasium or torch"),
         (["+env.randomize.length=[0.4,0.6]"], "env.randomize: needs env.backend=torch"),
         (["env.backend=torch", "+env.randomize.length=[3,2]"], "env.randomize.length: must be [low, high]"),
@@ -81,3 +81,14 @@ def test_the_config_lists_exactly_the_torch_native_envs():
     from rlrun.envs.torch_envs import TORCH_ENVS
 
     assert set(TORCH_ENV_IDS) == set(TORCH_ENVS)
+
+
+def test_tabular_fqi_solves_frozenlake_sampled_from_its_model_on_the_torch_backend(tmp_path):
+    result = rlrun(
+        "train", "algo=fqi", "env=FrozenLake", "env.is_slippery=false", "env.backend=torch",
+        "env.num_envs=16", "total_steps=8192", "algo.N=512", "algo.collect=random", "eval.episodes=4",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert summary(tmp_path / "run")["eval_return_mean"] == 1.0  # the greedy policy reaches the goal

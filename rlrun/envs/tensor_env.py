@@ -72,7 +72,16 @@ def make_envs(
     from rlrun.envs.gym import make_vector_env
 
     if (backend or env.backend) == "torch":
-        from rlrun.envs.torch_envs import make_torch_env
+        from rlrun.config import TABULAR_ENVS
+        from rlrun.envs.torch_envs import make_tabular_sample_env, make_torch_env
+
+        if env.id in TABULAR_ENVS:  # s' sampled from the model's P[s, a]; reward: R[s, a]
+            from rlrun.envs.tabular import tabular_model
+
+            _check_no_randomize(env)
+            return make_tabular_sample_env(
+                tabular_model(env, device), num_envs, device, env.max_episode_steps
+            )
 
         randomize = {name: tuple(bounds) for name, bounds in env.randomize.items()}
         return make_torch_env(
@@ -126,3 +135,10 @@ class NormalizeReward:
         self.accumulated = torch.where(terminated | truncated, 0.0, self.accumulated)
         scaled = (reward / torch.sqrt(var + self.epsilon)).float()
         return obs, scaled, terminated, truncated, info
+
+
+def _check_no_randomize(env: Any) -> None:
+    if env.randomize:
+        from rlrun.errors import ConfigError
+
+        raise ConfigError("env.randomize", f"{env.id} is a tabular model: it has no physical parameters")
