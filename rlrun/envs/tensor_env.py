@@ -38,19 +38,18 @@ class GymnasiumTensorEnv:
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         obs, reward, terminated, truncated, info = self.envs.step(actions.cpu().numpy())
         ended = terminated | truncated
-        final_obs = np.array(obs, copy=True)
-        for i in np.flatnonzero(ended):
-            final_obs[i] = info["final_obs"][i]
-        E = self.num_envs
-        episode = info.get("episode", {"r": np.zeros(E), "l": np.zeros(E, dtype=np.int64)})
-        info = {
-            "final_obs": self.tensor(final_obs),
-            "_final_obs": self.tensor(ended),
-            "episode": {"r": self.tensor(episode["r"]).float(), "l": self.tensor(episode["l"]).long()},
-            "_episode": self.tensor(info.get("_episode", np.zeros(E, dtype=bool))),
-        }
+        obs_t, ended_t = self.tensor(obs), self.tensor(ended)
+        if ended.any():  # (a numpy check: no device sync) most steps end no episode
+            final_obs = np.array(obs, copy=True)
+            for i in np.flatnonzero(ended):
+                final_obs[i] = info["final_obs"][i]
+            final_t, episode = self.tensor(final_obs), info["episode"]
+            stats = {"r": self.tensor(episode["r"]).float(), "l": self.tensor(episode["l"]).long()}
+        else:
+            final_t, stats = obs_t, {"r": ended_t.float(), "l": ended_t.long()}  # zeros
+        info = {"final_obs": final_t, "_final_obs": ended_t, "episode": stats, "_episode": ended_t}
         flags = self.tensor(terminated), self.tensor(truncated)
-        return self.tensor(obs), self.tensor(reward).float(), *flags, info
+        return obs_t, self.tensor(reward).float(), *flags, info
 
 
 def as_tensor_env(envs: Any, device: torch.device) -> Any:
