@@ -65,6 +65,7 @@ class FQIConfig:
     q_function: str = "auto"  # auto | mlp | table
     hidden: list[int] = field(default_factory=lambda: [256, 256])
     activation: str = "relu"
+    normalize_obs: bool = False  # standardise Q's inputs by the store's mean/std, fixed at the first fit
     dataset: str | None = None  # offline: train from this .npz and never step the env
     save_dataset: bool = False  # write the replay store to RUN_DIR/dataset.npz at the end
 

@@ -62,6 +62,14 @@ class ObsEncoder(nn.Module):
         self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
         self.count.fill_(total)
 
+    @torch.no_grad()
+    def set_statistics(self, obs: torch.Tensor) -> None:
+        """Replace the statistics by those of one batch (e.g. a whole dataset), to be kept fixed."""
+        x = self.flat(obs)
+        self.mean.copy_(x.mean(0))
+        self.var.copy_(x.var(0, unbiased=False))
+        self.count.fill_(x.shape[0])
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = self.flat(obs)
         if self.normalize:
@@ -180,11 +188,19 @@ class QFunction(nn.Module):
 
 
 class QNetwork(QFunction):
-    """An MLP from the (encoded) observation to one Q value per action."""
+    """An MLP from the (encoded) observation to one Q value per action; with `normalize`, the
+    encoder standardises observations by statistics its owner sets once (fqi: the replay store's)."""
 
-    def __init__(self, obs_space: gym.Space, num_actions: int, hidden: list[int], activation: str = "relu"):
+    def __init__(
+        self,
+        obs_space: gym.Space,
+        num_actions: int,
+        hidden: list[int],
+        activation: str = "relu",
+        normalize: bool = False,
+    ):
         super().__init__()
-        self.encoder = ObsEncoder(obs_space, normalize=False)
+        self.encoder = ObsEncoder(obs_space, normalize=normalize)
         self.body = mlp([self.encoder.dim, *hidden, num_actions], activation, out_gain=1.0)
 
     def q_values(self, obs: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,22 @@ def test_replay_store_keeps_the_last_transitions():
     assert buffer.size == 4 and sorted(buffer.all()["obs"].tolist()) == [2, 3, 4, 5]
 
 
+def test_normalize_obs_standardises_by_the_dataset_and_keeps_those_statistics(tmp_path):
+    # CartPole's pole angle varies ~10x less than the cart's position in a policy's data; raw, the
+    # angle barely reaches Q's units, and offline fqi learned nothing from such a dataset
+    dataset = tmp_path / "random.npz"
+    collect(None, ["env=CartPole"], transitions=300, epsilon=1.0, out=dataset)
+    obs = torch.as_tensor(np.load(dataset)["obs"])
+    run = compose_run(["algo=fqi", "env=CartPole", f"algo.dataset={dataset}", "algo.normalize_obs=true",
+                       "algo.N=1", "algo.S=2", "algo.hidden=[8]", "total_steps=3", "eval.every=0",
+                       "eval.episodes=1", "device=cpu"])  # fmt: skip
+    train(run, tmp_path / "run", progress=False)
+    q = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["algo"]["q"]
+    assert q["encoder.mean"] == pytest.approx(obs.mean(0), abs=1e-6)
+    assert q["encoder.var"] == pytest.approx(obs.var(0, unbiased=False), abs=1e-6)
+    assert float(q["encoder.count"]) == len(obs)
+
+
 # ----------------------------------------------------------------------------- exact answers
 
 

@@ -158,6 +158,10 @@ class FQI(Algorithm):
         self.iteration += 1
         if not self.offline and self.buffer.size < max(cfg.learning_starts, 1):
             return metrics
+        if cfg.normalize_obs and not self.tabular and float(self.q.encoder.count) < 1:
+            # once, at the first fit (a resumed run keeps them in Q's state): statistics that moved
+            # later would shift the frozen targets' inputs under them
+            self.q.encoder.set_statistics(self.buffer.all()["obs"])
         if self.optimizer is not None and cfg.anneal_lr:
             self.optimizer.lr = cfg.lr * (1 - (self.iteration - 1) / self.num_iterations)
 
@@ -230,7 +234,7 @@ def make_q_function(cfg: FQIConfig, obs_space: gym.Space, num_actions: int) -> Q
                 "algo.q_function", f"table needs Discrete observations; this env has {obs_space}"
             )
         return QTable(int(obs_space.n), num_actions)
-    return QNetwork(obs_space, num_actions, list(cfg.hidden), cfg.activation)
+    return QNetwork(obs_space, num_actions, list(cfg.hidden), cfg.activation, cfg.normalize_obs)
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> FQI:
