@@ -42,3 +42,14 @@ def summary(run_dir: Path) -> dict:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors, one step at a time: torch's thread pool only adds overhead (and noise)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -76,13 +76,7 @@ def estimates(algos: list[PG], batches: int) -> list[torch.Tensor]:
 BETA = 2.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors, one step at a time: torch's thread pool only adds overhead here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,7 @@ from rlrun.runner import make_algorithm
 GAMMA = 0.9
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def exact(agent: ActorCritic, gamma: float) -> tuple[np.ndarray, np.ndarray]:

@@ -474,24 +474,37 @@ def _wrap_angle(x: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------- MountainCar-v0
-class MountainCarEnv(TorchVectorEnv):
+class _MountainCar(TorchVectorEnv):
+    """What both mountain cars share: the track, the observation (position, velocity) and the
+    start states (position uniform in [-0.6, -0.4], at rest)."""
+
+    min_position, max_position, max_speed = -1.2, 0.6, 0.07
+
+    def _observation_space(self) -> gym.spaces.Box:
+        low = np.array([self.min_position, -self.max_speed], dtype=np.float32)
+        high = np.array([self.max_position, self.max_speed], dtype=np.float32)
+        return gym.spaces.Box(low, high, dtype=np.float32)
+
+    def _start_state(self, n: int) -> Tensor:
+        state = torch.zeros(2, n, dtype=self.dtype, device=self.device)
+        state[0].uniform_(-0.6, -0.4, generator=self.generator)
+        return state
+
+    def _observe(self, state: Tensor) -> Tensor:
+        return state.T.float()
+
+
+class MountainCarEnv(_MountainCar):
     """gymnasium's MountainCar-v0: velocity clipped to 0.07, position to [-1.2, 0.6], velocity
     set to 0 at the left wall, reward -1 per step, goal at 0.5."""
 
     env_id = "MountainCar-v0"
     default_max_episode_steps = 200
     default_params = {"force": 0.001, "gravity": 0.0025, "goal_velocity": 0.0}
-    min_position, max_position, max_speed, goal_position = -1.2, 0.6, 0.07, 0.5
+    goal_position = 0.5
 
     def _spaces(self) -> tuple[gym.Space, gym.Space]:
-        low = np.array([self.min_position, -self.max_speed], dtype=np.float32)
-        high = np.array([self.max_position, self.max_speed], dtype=np.float32)
-        return gym.spaces.Box(low, high, dtype=np.float32), gym.spaces.Discrete(3)
-
-    def _start_state(self, n: int) -> Tensor:
-        state = torch.zeros(2, n, dtype=self.dtype, device=self.device)
-        state[0].uniform_(-0.6, -0.4, generator=self.generator)
-        return state
+        return self._observation_space(), gym.spaces.Discrete(3)
 
     def _transition(self, state: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         p = self.params
@@ -507,12 +520,9 @@ class MountainCarEnv(TorchVectorEnv):
         reward = torch.full((self.num_envs,), -1.0, dtype=torch.float32, device=self.device)
         return new, _rows_to_obs(new), reward, terminated
 
-    def _observe(self, state: Tensor) -> Tensor:
-        return state.T.float()
-
 
 # ---------------------------------------------------------------------------------- MountainCarContinuous-v0
-class ContinuousMountainCarEnv(TorchVectorEnv):
+class ContinuousMountainCarEnv(_MountainCar):
     """gymnasium's MountainCarContinuous-v0: force = action clipped to [-1, 1], power 0.0015, goal
     at 0.45, reward 100 on reaching it minus 0.1 action^2 (of the action as given, unclipped).
 
@@ -523,7 +533,7 @@ class ContinuousMountainCarEnv(TorchVectorEnv):
     env_id = "MountainCarContinuous-v0"
     default_max_episode_steps = 999
     default_params = {"power": 0.0015, "gravity": 0.0025, "goal_velocity": 0.0}
-    min_position, max_position, max_speed, goal_position = -1.2, 0.6, 0.07, 0.45
+    goal_position = 0.45
 
     def _init_constants(self) -> None:
         # the goal as a float64 comparison (first step) and as numpy's float32 one (later steps)
@@ -531,15 +541,7 @@ class ContinuousMountainCarEnv(TorchVectorEnv):
         self._goal = torch.tensor(goal, dtype=torch.float64, device=self.device)
 
     def _spaces(self) -> tuple[gym.Space, gym.Space]:
-        low = np.array([self.min_position, -self.max_speed], dtype=np.float32)
-        high = np.array([self.max_position, self.max_speed], dtype=np.float32)
-        action = gym.spaces.Box(low=-1.0, high=1.0, shape=(1,), dtype=np.float32)
-        return gym.spaces.Box(low, high, dtype=np.float32), action
-
-    def _start_state(self, n: int) -> Tensor:
-        state = torch.zeros(2, n, dtype=self.dtype, device=self.device)
-        state[0].uniform_(-0.6, -0.4, generator=self.generator)
-        return state
+        return self._observation_space(), gym.spaces.Box(low=-1.0, high=1.0, shape=(1,), dtype=np.float32)
 
     def _transition(self, state: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         p = self.params
@@ -586,9 +588,6 @@ class ContinuousMountainCarEnv(TorchVectorEnv):
         goal_position = torch.where(later, self._goal[1], self._goal[0])
         goal_velocity = torch.where(later, _round32(p["goal_velocity"]), p["goal_velocity"])
         return position, velocity, goal_position, goal_velocity
-
-    def _observe(self, state: Tensor) -> Tensor:
-        return state.T.float()
 
 
 # ---------------------------------------------------------------------------------- Pendulum-v1
