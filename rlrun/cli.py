@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
 
 from omegaconf import OmegaConf
 
@@ -62,6 +64,24 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def one_line_errors(command: Callable[[list[str]], None]) -> Callable[[list[str]], int]:
+    """A command whose user mistakes end in one line and exit status 2; other errors propagate."""
+
+    @functools.wraps(command)
+    def run(args: list[str]) -> int:
+        try:
+            command(args)
+        except (UsageError, ConfigError) as err:
+            return fail(str(err), 2)
+        except Exception as err:
+            if not is_user_error(err):
+                raise
+            return fail(describe_error(err), 2)
+        return 0
+
+    return run
+
+
 def train_command(args: list[str]) -> int:
 
     previous = os.environ.get("HYDRA_FULL_ERROR")
@@ -117,27 +137,19 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
     return [o for o in saved if key(o) not in given] + args + [f"hydra.run.dir={run_dir}"]
 
 
-def eval_command(args: list[str]) -> int:
+@one_line_errors
+def eval_command(args: list[str]) -> None:
+    if not args or not is_run_dir_arg(args[0]):
+        raise UsageError("eval needs a run dir: rlrun eval RUN_DIR [episodes=N] [video=true]")
+    from rlrun.play import evaluate_run
 
-    try:
-        if not args or not is_run_dir_arg(args[0]):
-            raise UsageError("eval needs a run dir: rlrun eval RUN_DIR [episodes=N] [video=true]")
-        from rlrun.play import evaluate_run
-
-        # env.KEY=VALUE changes the run's env for this evaluation (e.g. shifted dynamics)
-        overrides = env_overrides(args[1:])
-        options = parse_options(
-            [a for a in args[1:] if a not in overrides],
-            {"episodes": int, "video": parse_bool, "device": str, "seed": int},
-        )
-        evaluate_run(args[0], env_overrides=overrides, **options)
-    except (UsageError, ConfigError) as err:
-        return fail(str(err), 2)
-    except Exception as err:
-        if not is_user_error(err):
-            raise
-        return fail(describe_error(err), 2)
-    return 0
+    # env.KEY=VALUE changes the run's env for this evaluation (e.g. shifted dynamics)
+    overrides = env_overrides(args[1:])
+    options = parse_options(
+        [a for a in args[1:] if a not in overrides],
+        {"episodes": int, "video": parse_bool, "device": str, "seed": int},
+    )
+    evaluate_run(args[0], env_overrides=overrides, **options)
 
 
 def env_overrides(args: list[str]) -> list[str]:
@@ -176,37 +188,26 @@ def plot_command(args: list[str]) -> int:
     return 0
 
 
-def collect_command(args: list[str]) -> int:
+@one_line_errors
+def collect_command(args: list[str]) -> None:
     run_dir = args[0] if args and is_run_dir_arg(args[0]) else None
     rest = args[1:] if run_dir else args
     overrides = env_overrides(rest)  # config overrides, as for rlrun train
-    try:
-        if run_dir is None and not overrides:
-            raise UsageError(
-                "collect needs a run dir or an env: rlrun collect RUN_DIR|env=NAME transitions=N"
-            )
-        if run_dir is not None and overrides:
-            raise UsageError(
-                "collect takes the env of RUN_DIR; env=... is for a random policy without a run dir"
-            )
-        options = parse_options(
-            [a for a in rest if a not in overrides],
-            {"transitions": int, "epsilon": float, "out": str, "seed": int, "num_envs": int, "device": str},
-        )
-        if "transitions" not in options:
-            raise UsageError("collect needs transitions=N (how many to write)")
-        options.setdefault("epsilon", 0.0)
-        options.setdefault("out", "dataset.npz")
-        from rlrun.collect import collect
+    if run_dir is None and not overrides:
+        raise UsageError("collect needs a run dir or an env: rlrun collect RUN_DIR|env=NAME transitions=N")
+    if run_dir is not None and overrides:
+        raise UsageError("collect takes the env of RUN_DIR; env=... is for a random policy without a run dir")
+    options = parse_options(
+        [a for a in rest if a not in overrides],
+        {"transitions": int, "epsilon": float, "out": str, "seed": int, "num_envs": int, "device": str},
+    )
+    if "transitions" not in options:
+        raise UsageError("collect needs transitions=N (how many to write)")
+    options.setdefault("epsilon", 0.0)
+    options.setdefault("out", "dataset.npz")
+    from rlrun.collect import collect
 
-        collect(run_dir, overrides, **options)
-    except (UsageError, ConfigError) as err:
-        return fail(str(err), 2)
-    except Exception as err:
-        if not is_user_error(err):
-            raise
-        return fail(describe_error(err), 2)
-    return 0
+    collect(run_dir, overrides, **options)
 
 
 def is_run_dir_arg(arg: str) -> bool:
