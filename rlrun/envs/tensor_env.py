@@ -14,6 +14,7 @@ Every key is always there, so a caller never needs a host sync to learn which ex
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import gymnasium as gym
@@ -104,8 +105,10 @@ class NormalizeReward:
         self.envs, self.gamma, self.epsilon = envs, gamma, epsilon
         device = envs.device
         self.accumulated = torch.zeros(envs.num_envs, dtype=torch.float64, device=device)
-        # mean, var, count of the returns seen (gymnasium's RunningMeanStd starts at 0, 1, 1e-4)
-        self.return_rms = torch.tensor([0.0, 1.0, 1e-4], dtype=torch.float64, device=device)
+        # gymnasium's RunningMeanStd's attributes and start (0, 1, 1e-4), so that code reading
+        # `envs.return_rms.var` (the value-error check) works on either backend
+        zero = torch.zeros((), dtype=torch.float64, device=device)
+        self.return_rms = SimpleNamespace(mean=zero, var=zero + 1.0, count=zero + 1e-4)
 
     def __getattr__(self, name: str) -> Any:  # num_envs, spaces, device, close, ...
         if name == "envs":  # not set yet (unpickling): no recursion
@@ -122,7 +125,8 @@ class NormalizeReward:
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
         obs, reward, terminated, truncated, info = self.envs.step(actions)
         self.accumulated = self.accumulated * self.gamma * (~terminated) + reward
-        mean, var, count = self.return_rms
+        rms = self.return_rms
+        mean, var, count = rms.mean, rms.var, rms.count
         batch_mean, batch_var, n = (
             self.accumulated.mean(),
             self.accumulated.var(unbiased=False),
@@ -130,7 +134,7 @@ class NormalizeReward:
         )
         delta, total = batch_mean - mean, count + n
         var = (var * count + batch_var * n + delta**2 * count * n / total) / total
-        self.return_rms = torch.stack([mean + delta * n / total, var, total])
+        self.return_rms = SimpleNamespace(mean=mean + delta * n / total, var=var, count=total)
         self.accumulated = torch.where(terminated | truncated, 0.0, self.accumulated)
         scaled = (reward / torch.sqrt(var + self.epsilon)).float()
         return obs, scaled, terminated, truncated, info
