@@ -165,16 +165,15 @@ class Collector:
         are recorded and fold into the observation statistics."""
         obs = self.obs
         self.agent.encoder.update(obs if keep is None else obs[keep])
-        dist = self.agent.dist(obs)
-        action = dist.sample()
+        action, logprob, value = self.agent.sample(obs)
         self.obs, reward, terminated, truncated, info = self.envs.step(self.agent.to_env(action))
         ended = info["_episode"] if keep is None else info["_episode"] & keep
         self.episodes.append((info["episode"]["r"], info["episode"]["l"], ended))
         return {
             "obs": obs,
             "actions": action,
-            "logprobs": dist.log_prob(action),
-            "values": self.agent.value(obs),
+            "logprobs": logprob,
+            "values": value,
             "rewards": reward,
             "terminated": terminated,
             "truncated": truncated,

@@ -47,6 +47,13 @@ def value_loss(
     return 0.5 * loss.mean()
 
 
+def normalize(advantages: torch.Tensor) -> torch.Tensor:
+    """Zero mean, unit std (one advantage is left as it is)."""
+    if len(advantages) < 2:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
 class PPO(OnPolicyAlgorithm):
     optimizers = ("optimizer",)
 
@@ -97,22 +104,19 @@ class PPO(OnPolicyAlgorithm):
         minibatch = cfg.N // cfg.S
         tags = [f"losses/{k}" for k in ("policy", "value", "entropy", "approx_kl", "clipfrac", "grad_norm")]
         stats: list[torch.Tensor] = []
+        if cfg.norm_adv and cfg.S == 1:  # the minibatch is the whole batch: normalise once
+            flat["advantages"] = normalize(flat["advantages"])
         for _epoch in range(cfg.K):
-            order = torch.randperm(cfg.N, device=self.device)
+            order = torch.randperm(cfg.N, device=self.device) if cfg.S > 1 else None
             for start in range(0, cfg.N, minibatch):
-                mb = {k: v[order[start : start + minibatch]] for k, v in flat.items()}
+                mb = flat if order is None else {k: v[order[start : start + minibatch]] for k, v in flat.items()}
                 adv = mb["advantages"]
-                if cfg.norm_adv and len(adv) > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                dist = self.agent.dist(mb["obs"])
-                policy_loss, approx_kl, clipfrac = clipped_surrogate(
-                    dist.log_prob(mb["actions"]), mb["logprobs"], adv, cfg.clip
-                )
-                v_loss = value_loss(
-                    self.agent.value(mb["obs"]), mb["returns"], mb["values"],
-                    cfg.clip if cfg.clip_vloss else None,
-                )  # fmt: skip
-                entropy = dist.entropy().mean()
+                if cfg.norm_adv and cfg.S > 1:
+                    adv = normalize(adv)
+                logp, entropy, values = self.agent.evaluate(mb["obs"], mb["actions"])
+                policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, cfg.clip)
+                v_loss = value_loss(values, mb["returns"], mb["values"], cfg.clip if cfg.clip_vloss else None)
+                entropy = entropy.mean()
                 loss = policy_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
 
                 self.optimizer.zero_grad()
