@@ -40,11 +40,10 @@ def value_loss(
     values: torch.Tensor, returns: torch.Tensor, values_old: torch.Tensor, clip: float | None
 ) -> torch.Tensor:
     """1/2 E[(V - R)^2]; with `clip`, the pessimistic max over the update clipped around V_old."""
-    loss = (values - returns) ** 2
-    if clip is not None:
-        clipped = values_old + (values - values_old).clamp(-clip, clip)
-        loss = torch.max(loss, (clipped - returns) ** 2)
-    return 0.5 * loss.mean()
+    if clip is None:
+        return 0.5 * torch.nn.functional.mse_loss(values, returns)
+    clipped = values_old + (values - values_old).clamp(-clip, clip)
+    return 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
 
 
 def normalize(advantages: torch.Tensor) -> torch.Tensor:
@@ -117,7 +116,9 @@ class PPO(OnPolicyAlgorithm):
                 policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, cfg.clip)
                 v_loss = value_loss(values, mb["returns"], mb["values"], cfg.clip if cfg.clip_vloss else None)
                 entropy = entropy.mean()
-                loss = policy_loss + cfg.vf_coef * v_loss - cfg.ent_coef * entropy
+                loss = policy_loss + cfg.vf_coef * v_loss
+                if cfg.ent_coef:  # (with 0, backward need not run through the entropy)
+                    loss = loss - cfg.ent_coef * entropy
 
                 self.optimizer.zero_grad()
                 loss.backward()
