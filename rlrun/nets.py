@@ -260,7 +260,7 @@ class QNetwork(QFunction):
         self.body = mlp([self.encoder.dim, *hidden, num_actions], activation, out_gain=1.0)
 
     def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.body(self.encoder(obs))
+        return run_mlp(self.body, self.encoder.encode(obs))
 
 
 class QTable(QFunction):

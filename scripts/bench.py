@@ -67,6 +67,13 @@ def sb3(algo: str, args: argparse.Namespace, seed: int) -> dict:
     return {"wall_s": wall, **{k: result[k] for k in ("env_steps", "train_sps", "reached")}}
 
 
+def import_floor() -> dict:
+    """The whole-process wall time of only importing torch and gymnasium: no run that uses them
+    can finish faster."""
+    wall = timed([sys.executable, "-c", "import torch, gymnasium"])
+    return {"wall_s": wall, "env_steps": 0, "train_sps": 0.0, "reached": None}
+
+
 def timed(cmd: list[str], out: list[str] | None = None) -> float:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     start = time.perf_counter()
@@ -84,7 +91,7 @@ def table(results: dict[str, list[dict]]) -> dict[str, dict]:
     medians = {}
     for name, runs in results.items():
         m = {key: statistics.median(r[key] for r in runs) for key in ("env_steps", "wall_s", "train_sps")}
-        reached = f"{sum(r['reached'] for r in runs)}/{len(runs)}"
+        reached = "-" if runs[0]["reached"] is None else f"{sum(r['reached'] for r in runs)}/{len(runs)}"
         print(f"{name:<24}{reached:>9}{m['env_steps']:>12.0f}{m['wall_s']:>9.2f}{m['train_sps']:>15.0f}")
         medians[name] = m
     return medians
@@ -115,8 +122,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         if "ppo" in parts:
-            results: dict[str, list[dict]] = {"rlrun ppo torch": [], "rlrun ppo gymnasium": [], "sb3 ppo": []}
+            results: dict[str, list[dict]] = {
+                "rlrun ppo torch": [], "rlrun ppo gymnasium": [], "sb3 ppo": [], "import torch+gymnasium": [],
+            }  # fmt: skip
             for seed in seeds:
+                results["import torch+gymnasium"].append(import_floor())
                 results["rlrun ppo torch"].append(rlrun(PPO_TORCH, args, seed, Path(tmp)))
                 results["rlrun ppo gymnasium"].append(rlrun(PPO_GYMNASIUM, args, seed, Path(tmp)))
                 results["sb3 ppo"].append(sb3("ppo", args, seed))
@@ -125,6 +135,7 @@ def main() -> None:
             torch_, gym_, base = m["rlrun ppo torch"], m["rlrun ppo gymnasium"], m["sb3 ppo"]
             goal = f"{args.stop_return:g}"
             ratio(f"wall to {goal}, rlrun torch / sb3", torch_["wall_s"] / base["wall_s"])
+            ratio("wall, import torch+gymnasium alone / sb3", m["import torch+gymnasium"]["wall_s"] / base["wall_s"])
             ratio("train steps/s, rlrun gymnasium / sb3", gym_["train_sps"] / base["train_sps"])
             ratio(f"env steps to {goal}, rlrun gymnasium / sb3", gym_["env_steps"] / base["env_steps"])
             ratio("train steps/s, rlrun torch / sb3", torch_["train_sps"] / base["train_sps"])

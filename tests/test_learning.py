@@ -26,3 +26,15 @@ def test_ppo_acrobot_reaches_minus_100(workdir):
     assert result.returncode == 0, result.stderr
     done = summary(workdir / "run")
     assert done["stopped_early"] and done["eval_return_mean"] >= -100, done
+
+
+@pytest.mark.slow
+def test_fqi_cartpole_defaults_reach_475(workdir):
+    # The tuned defaults (conf/tuned/fqi_CartPole.yaml), stopped at the first evaluation at 475+.
+    result = rlrun(
+        "train", "algo=fqi", "env=CartPole", "seed=0", "stop_return=475", "eval.every=5000",
+        "hydra.run.dir=run", cwd=workdir, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    done = summary(workdir / "run")
+    assert done["stopped_early"] and done["eval_return_mean"] >= 475, done
