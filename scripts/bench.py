@@ -135,7 +135,8 @@ def main() -> None:
             torch_, gym_, base = m["rlrun ppo torch"], m["rlrun ppo gymnasium"], m["sb3 ppo"]
             goal = f"{args.stop_return:g}"
             ratio(f"wall to {goal}, rlrun torch / sb3", torch_["wall_s"] / base["wall_s"])
-            ratio("wall, import torch+gymnasium alone / sb3", m["import torch+gymnasium"]["wall_s"] / base["wall_s"])
+            floor = m["import torch+gymnasium"]["wall_s"]
+            ratio("wall, import torch+gymnasium alone / sb3", floor / base["wall_s"])
             ratio("train steps/s, rlrun gymnasium / sb3", gym_["train_sps"] / base["train_sps"])
             ratio(f"env steps to {goal}, rlrun gymnasium / sb3", gym_["env_steps"] / base["env_steps"])
             ratio("train steps/s, rlrun torch / sb3", torch_["train_sps"] / base["train_sps"])

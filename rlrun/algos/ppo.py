@@ -108,7 +108,8 @@ class PPO(OnPolicyAlgorithm):
         for _epoch in range(cfg.K):
             order = torch.randperm(cfg.N, device=self.device) if cfg.S > 1 else None
             for start in range(0, cfg.N, minibatch):
-                mb = flat if order is None else {k: v[order[start : start + minibatch]] for k, v in flat.items()}
+                rows = None if order is None else order[start : start + minibatch]
+                mb = flat if rows is None else {k: v[rows] for k, v in flat.items()}
                 adv = mb["advantages"]
                 if cfg.norm_adv and cfg.S > 1:
                     adv = normalize(adv)
