@@ -1,5 +1,3 @@
-import sys
+from rlrun.cli import entry
 
-from rlrun.cli import main
-
-sys.exit(main())
+entry()
