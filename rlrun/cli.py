@@ -68,11 +68,13 @@ def entry() -> None:
     torch` then exit), longer than some whole trainings. After a single command, once every log,
     checkpoint and summary is written and closed and no child process is left, there is nothing
     for it to do, so the process ends at once. A sweep exits normally: its launcher's workers are
-    cleaned up by Python's exit handlers."""
+    cleaned up by Python's exit handlers, and so does a process under a profiler or a coverage
+    tracer, which writes its data at exit."""
     argv = sys.argv[1:]
     code = main(argv)
     multirun = any(arg in ("-m", "--multirun") for arg in argv)
-    if multirun or multiprocessing.active_children():
+    observed = sys.getprofile() is not None or sys.gettrace() is not None
+    if multirun or observed or multiprocessing.active_children():
         sys.exit(code)
     logging.shutdown()  # flushes Hydra's job log
     sys.stdout.flush()
