@@ -86,13 +86,22 @@ def timed(cmd: list[str], out: list[str] | None = None) -> float:
     return wall
 
 
-def table(results: dict[str, list[dict]]) -> dict[str, dict]:
-    print(f"{'contender':<24}{'reached':>9}{'env steps':>12}{'wall s':>9}{'train steps/s':>15}")
+def table(results: dict[str, list[dict]], eval_every: int) -> dict[str, dict]:
+    """Medians per contender. `evals`: the evaluation that reached the goal (rlrun evaluates at the
+    end of the iteration that crosses each multiple of eval_every, SB3 at the multiple itself, so
+    the same evaluation can sit a few hundred steps apart)."""
+    print(f"{'contender':<24}{'reached':>9}{'env steps':>12}{'evals':>7}{'wall s':>9}{'train steps/s':>15}")
     medians = {}
     for name, runs in results.items():
-        m = {key: statistics.median(r[key] for r in runs) for key in ("env_steps", "wall_s", "train_sps")}
+        for r in runs:
+            r["evals"] = r["env_steps"] // eval_every
+        keys = ("env_steps", "evals", "wall_s", "train_sps")
+        m = {key: statistics.median(r[key] for r in runs) for key in keys}
         reached = "-" if runs[0]["reached"] is None else f"{sum(r['reached'] for r in runs)}/{len(runs)}"
-        print(f"{name:<24}{reached:>9}{m['env_steps']:>12.0f}{m['wall_s']:>9.2f}{m['train_sps']:>15.0f}")
+        print(
+            f"{name:<24}{reached:>9}{m['env_steps']:>12.0f}{m['evals']:>7.0f}{m['wall_s']:>9.2f}"
+            f"{m['train_sps']:>15.0f}"
+        )
         medians[name] = m
     return medians
 
@@ -131,7 +140,7 @@ def main() -> None:
                 results["rlrun ppo gymnasium"].append(rlrun(PPO_GYMNASIUM, args, seed, Path(tmp)))
                 results["sb3 ppo"].append(sb3("ppo", args, seed))
                 print(f"bench: ppo seed {seed} done", flush=True)
-            m = table(results)
+            m = table(results, args.eval_every)
             torch_, gym_, base = m["rlrun ppo torch"], m["rlrun ppo gymnasium"], m["sb3 ppo"]
             goal = f"{args.stop_return:g}"
             ratio(f"wall to {goal}, rlrun torch / sb3", torch_["wall_s"] / base["wall_s"])
@@ -139,6 +148,7 @@ def main() -> None:
             ratio("wall, import torch+gymnasium alone / sb3", floor / base["wall_s"])
             ratio("train steps/s, rlrun gymnasium / sb3", gym_["train_sps"] / base["train_sps"])
             ratio(f"env steps to {goal}, rlrun gymnasium / sb3", gym_["env_steps"] / base["env_steps"])
+            ratio(f"evaluations to {goal}, rlrun gymnasium / sb3", gym_["evals"] / base["evals"])
             ratio("train steps/s, rlrun torch / sb3", torch_["train_sps"] / base["train_sps"])
         if "fqi" in parts:
             results = {"rlrun fqi": [], "sb3 dqn": []}
@@ -146,7 +156,7 @@ def main() -> None:
                 results["rlrun fqi"].append(rlrun(FQI, args, seed, Path(tmp)))
                 results["sb3 dqn"].append(sb3("dqn", args, seed))
                 print(f"bench: fqi seed {seed} done", flush=True)
-            m = table(results)
+            m = table(results, args.eval_every)
             fqi, dqn = m["rlrun fqi"], m["sb3 dqn"]
             ratio(f"wall to {args.stop_return:g}, rlrun fqi / sb3 dqn", fqi["wall_s"] / dqn["wall_s"])
     if "envs" in parts:
