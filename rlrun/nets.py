@@ -169,16 +169,17 @@ class ActorCritic(nn.Module):
     # entropy from the head's output directly: the same numbers as self.dist's, without building
     # a torch Distribution each time (tests/test_nets.py checks they agree).
     @torch.no_grad()
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """a ~ pi(.|s), log pi(a|s) and V(s) for a batch of observations."""
-        out, value = self.forward(obs)  # (not self(obs): the module-call overhead again)
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi(.|s) and log pi(a|s) for a batch of observations (the actor alone: a collector
+        values a whole rollout's states in one batched pass afterwards)."""
+        out = run_mlp(self.actor, run_mlp(self.body, self.encoder.encode(obs)))
         if self.discrete:
             logp_all = out.log_softmax(-1)
             # Gumbel-max: argmax(log p + G), G = -log(E), E ~ Exp(1), is a draw from p
             action = (logp_all - torch.empty_like(out).exponential_().log()).argmax(-1)
-            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1), value
+            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
         action = out + self.log_std.exp() * torch.randn_like(out)
-        return action, self.gaussian_log_prob(out, action), value
+        return action, self.gaussian_log_prob(out, action)
 
     def evaluate(
         self, obs: torch.Tensor, actions: torch.Tensor

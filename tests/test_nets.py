@@ -43,12 +43,11 @@ def test_evaluate_matches_torch_distributions(kind: str, shared: bool):
 
 
 @pytest.mark.parametrize("kind", ["discrete", "box"])
-def test_sample_log_prob_and_value_belong_to_the_sampled_action(kind: str):
+def test_sample_log_prob_belongs_to_the_sampled_action(kind: str):
     agent = make(kind)
     obs = torch.randn(32, agent.encoder.dim)
-    action, logp, value = agent.sample(obs)
+    action, logp = agent.sample(obs)
     torch.testing.assert_close(logp, agent.dist(obs).log_prob(action), rtol=0, atol=1e-5)
-    torch.testing.assert_close(value, agent.value(obs), rtol=0, atol=0)
 
 
 def test_categorical_samples_follow_the_policy():
@@ -56,7 +55,7 @@ def test_categorical_samples_follow_the_policy():
     agent = make("discrete")
     obs = torch.randn(1, agent.encoder.dim).expand(200_000, -1)
     probs = agent.dist(obs[:1]).probs[0].detach().numpy().astype(np.float64)
-    action, _, _ = agent.sample(obs)
+    action, _ = agent.sample(obs)
     freq = np.bincount(action.numpy(), minlength=3) / len(action)
     stderr = np.sqrt(probs * (1 - probs) / len(action))
     assert np.all(np.abs(freq - probs) < 5 * stderr), (freq, probs)
@@ -67,7 +66,7 @@ def test_gaussian_samples_follow_the_policy():
     obs = torch.randn(1, agent.encoder.dim).expand(100_000, -1)
     with torch.no_grad():
         dist = agent.dist(obs[:1])
-    action, _, _ = agent.sample(obs)
+    action, _ = agent.sample(obs)
     n = len(action)
     stderr = dist.stddev[0].max().item() / n**0.5
     torch.testing.assert_close(action.mean(0), dist.mean[0], rtol=0, atol=5 * stderr)
