@@ -154,10 +154,12 @@ class ActorCritic(nn.Module):
         x = run_mlp(self.body, self.encoder.encode(obs))
         return run_mlp(self.actor, x), run_mlp(self.critic, x).squeeze(-1)
 
-    def dist(self, obs: torch.Tensor) -> Distribution:
-        return self.distribution(run_mlp(self.actor, run_mlp(self.body, self.encoder.encode(obs))))
+    def policy_output(self, obs: torch.Tensor) -> torch.Tensor:
+        """The policy head's output alone: logits, or the Gaussian mean."""
+        return run_mlp(self.actor, run_mlp(self.body, self.encoder.encode(obs)))
 
-    def distribution(self, out: torch.Tensor) -> Distribution:
+    def dist(self, obs: torch.Tensor) -> Distribution:
+        out = self.policy_output(obs)
         if self.discrete:
             return Categorical(logits=out)
         return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
@@ -172,7 +174,7 @@ class ActorCritic(nn.Module):
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """a ~ pi(.|s) and log pi(a|s) for a batch of observations (the actor alone: a collector
         values a whole rollout's states in one batched pass afterwards)."""
-        out = run_mlp(self.actor, run_mlp(self.body, self.encoder.encode(obs)))
+        out = self.policy_output(obs)
         if self.discrete:
             logp_all = out.log_softmax(-1)
             # Gumbel-max: argmax(log p + G), G = -log(E), E ~ Exp(1), is a draw from p
@@ -202,7 +204,7 @@ class ActorCritic(nn.Module):
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         if not deterministic:
             return self.sample(obs)[0]
-        out = run_mlp(self.actor, run_mlp(self.body, self.encoder.encode(obs)))
+        out = self.policy_output(obs)
         return out.argmax(-1) if self.discrete else out
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
