@@ -151,12 +151,16 @@ class ActorCritic(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The policy head's output (logits, or the Gaussian mean) and V(s), in one pass of the
         encoder and body."""
-        x = run_mlp(self.body, self.encoder.encode(obs))
+        x = self.features(obs)
         return run_mlp(self.actor, x), run_mlp(self.critic, x).squeeze(-1)
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The encoded observation through the shared body (the identity without one)."""
+        return run_mlp(self.body, self.encoder.encode(obs))
 
     def policy_output(self, obs: torch.Tensor) -> torch.Tensor:
         """The policy head's output alone: logits, or the Gaussian mean."""
-        return run_mlp(self.actor, run_mlp(self.body, self.encoder.encode(obs)))
+        return run_mlp(self.actor, self.features(obs))
 
     def dist(self, obs: torch.Tensor) -> Distribution:
         out = self.policy_output(obs)
@@ -165,7 +169,7 @@ class ActorCritic(nn.Module):
         return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return run_mlp(self.critic, run_mlp(self.body, self.encoder.encode(obs))).squeeze(-1)
+        return run_mlp(self.critic, self.features(obs)).squeeze(-1)
 
     # The two calls of the hot loops (collecting, PPO's update) compute log pi(a|s) and the
     # entropy from the head's output directly: the same numbers as self.dist's, without building

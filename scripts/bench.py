@@ -10,8 +10,9 @@
 Every contender trains until a deterministic evaluation mean of --stop-return (475) over 10
 episodes, evaluated every --eval-every environment steps (the same protocol for all), or its
 step budget. Wall time is the whole process: imports, set-up, training, evaluations. Training
-steps/s leave evaluation out. Contenders alternate, their order rotated each seed, so machine noise hits all
-alike; the table gives medians and the ratios are taken between medians of the same run.
+steps/s leave evaluation out. Contenders alternate, their order rotated each seed, so
+machine noise hits all alike; the table gives medians and the ratios are taken between medians
+of the same run.
 SB3 needs the bench extra: pip install -e ".[bench]".
 """
 
