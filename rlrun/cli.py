@@ -72,7 +72,7 @@ def entry() -> None:
     tracer, which writes its data at exit."""
     argv = sys.argv[1:]
     code = main(argv)
-    multirun = any(arg in ("-m", "--multirun") for arg in argv)
+    multirun = is_multirun(argv)
     observed = sys.getprofile() is not None or sys.gettrace() is not None
     if multirun or observed or multiprocessing.active_children():
         sys.exit(code)
@@ -80,6 +80,11 @@ def entry() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def is_multirun(args: list[str]) -> bool:
+    """Whether the arguments ask Hydra for a sweep."""
+    return any(arg in ("-m", "--multirun") for arg in args)
 
 
 def fail(message: str, code: int) -> int:
@@ -121,7 +126,7 @@ def train_command(args: list[str]) -> int:
 
 
 def run_train(args: list[str], full_error: bool) -> int:
-    multirun = any(a in ("-m", "--multirun") for a in args)
+    multirun = is_multirun(args)
     resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
     if resume and not multirun:
         args = resume_args(resume[-1], args)
