@@ -133,6 +133,15 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         self._zeros = (self._returns.new_zeros(()), self._steps.new_zeros(()))
         self._state = self._draw_all()
 
+    @property
+    def max_episode_steps(self) -> int:
+        return self._max_episode_steps
+
+    @max_episode_steps.setter
+    def max_episode_steps(self, steps: int) -> None:
+        self._max_episode_steps = steps
+        self._time_limit = torch.tensor(steps, dtype=torch.int64, device=self.device)
+
     # ---------------------------------------------------------------- what a subclass provides
     def _init_constants(self) -> None:
         """Constant tensors on the device that the transition uses (made once)."""
@@ -174,15 +183,16 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         if actions.shape != self._action_shape:  # e.g. [E, 1] for Discrete: never broadcast
             actions = actions.reshape(self._action_shape)
         stepped, final_obs, reward, terminated = self._transition(self._state, actions)
-        steps = self._steps + 1
-        truncated = steps >= self.max_episode_steps  # gymnasium's TimeLimit: also when terminated
+        steps, returns = self._steps.add_(1), self._returns.add_(reward)
+        truncated = steps >= self._time_limit  # gymnasium's TimeLimit: also when terminated
         done = terminated | truncated
-        returns = self._returns + reward
-        zero_return, zero_steps = self._zeros  # 0-dim tensors: a Python 0 would cost a conversion each call
-        episode = {
-            "r": torch.where(done, returns, zero_return).float(),
-            "l": torch.where(done, steps, zero_steps),
-        }
+        # 0-dim tensors here and above: a Python number would cost a conversion each call
+        zero_return, zero_steps = self._zeros
+        ended_return = torch.where(done, returns, zero_return)
+        ended_length = torch.where(done, steps, zero_steps)
+        episode = {"r": ended_return.float(), "l": ended_length}
+        returns.sub_(ended_return)  # the ended envs start again from 0
+        steps.sub_(ended_length)
         if self.subset_reset:
             ended = done.nonzero(as_tuple=True)[0]
             obs = final_obs.clone()
@@ -200,8 +210,6 @@ class TorchVectorEnv(gym.vector.VectorEnv):
             self._state = torch.where(state_mask, fresh, stepped)
             obs = torch.empty_like(final_obs)
             torch.where(self._env_mask(done, final_obs), self._observe(fresh), final_obs, out=obs)
-        self._steps = steps.masked_fill_(done, 0)
-        self._returns = returns.masked_fill_(done, 0)
         info = {"final_obs": final_obs, "_final_obs": done, "episode": episode, "_episode": done}
         return obs, reward.float(), terminated, truncated, info
 
@@ -325,10 +333,12 @@ class CartPoleEnv(TorchVectorEnv):
     x_threshold = 2.4
 
     def _init_constants(self) -> None:
+        def constant(value: float) -> Tensor:  # 0-dim: a Python float costs a conversion per op
+            return torch.tensor(value, dtype=self.dtype, device=self.device)
+
         self._sign = torch.tensor([-1.0, 1.0], dtype=self.dtype, device=self.device)  # action 0 left, 1 right
-        self._limits = torch.tensor(
-            [[self.x_threshold], [self.theta_threshold_radians]], dtype=self.dtype, device=self.device
-        )
+        self._tau, self._four_thirds = constant(self.tau), constant(4.0 / 3.0)
+        self._x_limit, self._theta_limit = constant(self.x_threshold), constant(self.theta_threshold_radians)
 
     def _spaces(self) -> tuple[gym.Space, gym.Space]:
         high = np.array(
@@ -346,18 +356,18 @@ class CartPoleEnv(TorchVectorEnv):
         masspole, length = p["masspole"], p["length"]
         total_mass = masspole + p["masscart"]  # derived each step: the masses may be randomised
         polemass_length = masspole * length
-        force = self._sign.index_select(0, actions) * p["force_mag"]
+        force = self._sign.index_select(0, actions).mul_(p["force_mag"])
         costheta, sintheta = torch.cos(theta), torch.sin(theta)
-        temp = (force + polemass_length * theta_dot.square() * sintheta) / total_mass
-        thetaacc = (p["gravity"] * sintheta - costheta * temp) / (
-            length * (4.0 / 3.0 - masspole * costheta.square() / total_mass)
-        )
-        xacc = temp - polemass_length * thetaacc * costheta / total_mass
+        # gymnasium's expressions with its roundings (a + b as b + a, a - b as -b + a), computed
+        # in place on temporaries: each allocation saved is ~1 us of a ~300 us step
+        temp = (polemass_length * theta_dot.square()).mul_(sintheta).add_(force).div_(total_mass)
+        thetaacc = (p["gravity"] * sintheta).sub_(costheta * temp)
+        pole_share = (masspole * costheta.square()).div_(total_mass)
+        thetaacc.div_(pole_share.neg_().add_(self._four_thirds).mul_(length))
+        xacc = (polemass_length * thetaacc).mul_(costheta).div_(total_mass).neg_().add_(temp)
         # euler: x += tau x_dot, x_dot += tau xacc, theta += tau theta_dot, theta_dot += tau thetaacc
-        rates = torch.stack((x_dot, xacc, theta_dot, thetaacc))
-        new = state + self.tau * rates
-        out = new[0::2].abs() > self._limits  # |x| > 2.4, |theta| > 12 degrees
-        terminated = out[0] | out[1]
+        new = torch.stack((x_dot, xacc, theta_dot, thetaacc)).mul_(self._tau).add_(state)
+        terminated = (new[0].abs() > self._x_limit) | (new[2].abs() > self._theta_limit)  # 2.4, 12 degrees
         reward = torch.ones(self.num_envs, dtype=torch.float32, device=self.device)
         return new, _rows_to_obs(new), reward, terminated
 
