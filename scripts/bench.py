@@ -177,15 +177,15 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         sys.path.insert(0, str(SCRIPTS))
-        from bench_envs import raw_steps_per_second
+        from bench_envs import format_rate, raw_steps_per_second
 
         from rlrun.config import TORCH_ENV_IDS
 
         sizes = [int(n) for n in args.env_sizes.split(",")]
-        print(f"{'raw env steps/s':<28}" + "".join(f"{n:>14}" for n in sizes))
+        print(f"{'raw env steps/s':<28}" + "".join(f"{n:>18}" for n in sizes) + "   (best / median block)")
         for env_id in TORCH_ENV_IDS:
-            rates = [raw_steps_per_second(env_id, n, 200, args.device, repeats=3) for n in sizes]  # best of 3
-            print(f"{env_id:<28}" + "".join(f"{r / 1e6:>12.1f} M" for r in rates), flush=True)
+            cells = [format_rate(*raw_steps_per_second(env_id, n, args.device)) for n in sizes]
+            print(f"{env_id:<28}" + "".join(f"{cell:>18}" for cell in cells), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Raw speed of the batched torch envs (rlrun.envs.torch_envs): env steps per second, where one
-call of step() on num_envs envs counts num_envs steps. Actions are drawn on the device before
-the clock starts; each measurement follows a warm-up, and CUDA is synchronised before reading
-the clock.
+call of step() on num_envs envs counts num_envs steps, as the best and the median of many short
+timed blocks. Actions are drawn on the device before the clock starts; each measurement follows
+a warm-up, and CUDA is synchronised before reading the clock.
 
     python scripts/bench_envs.py [--envs CartPole-v1,Pendulum-v1] [--num-envs 1024,4096,65536]
-                                 [--steps 200] [--device cpu] [--threads 1] [--dtype float32]
+                                 [--blocks 40] [--block 10] [--device cpu] [--threads 1] [--dtype float32]
 
 Other scripts can import `raw_steps_per_second` (scripts/ is not a package: put this directory
 on sys.path, or import the file by path).
@@ -13,6 +13,7 @@ on sys.path, or import the file by path).
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import gymnasium as gym
@@ -26,14 +27,16 @@ ACTION_BLOCK = 64  # distinct action batches, cycled: drawing them costs nothing
 def raw_steps_per_second(
     env_id: str,
     num_envs: int,
-    steps: int,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    blocks: int = 40,
+    block: int = 10,
     warmup: int = 20,
-    repeats: int = 1,
-) -> float:
-    """Env steps per second of `steps` calls of step() on `num_envs` envs, random actions; with
-    repeats > 1 the best of that many timings (the least disturbed by other work)."""
+) -> tuple[float, float]:
+    """Env steps per second of step() on `num_envs` envs with random actions, timed in `blocks`
+    blocks of `block` calls: (best block, median block). The best is timeit's convention, the
+    speed of the code when nothing else disturbs it; the median is what a long run sees on a
+    shared machine (here the two differ by up to 1.5x from one minute to the next)."""
     device = torch.device(device)
     env = make_torch_env(env_id, num_envs, device, dtype)
     env.reset(seed=0)
@@ -41,14 +44,15 @@ def raw_steps_per_second(
     for i in range(warmup):
         env.step(actions[i % ACTION_BLOCK])
     sync(device)
-    best = float("inf")
-    for _ in range(repeats):
+    times = []
+    for b in range(blocks):
         start = time.perf_counter()
-        for i in range(steps):
+        for i in range(b * block, (b + 1) * block):
             env.step(actions[i % ACTION_BLOCK])
         sync(device)
-        best = min(best, time.perf_counter() - start)
-    return num_envs * steps / best
+        times.append(time.perf_counter() - start)
+    steps = num_envs * block
+    return steps / min(times), steps / statistics.median(times)
 
 
 def random_actions(env: gym.vector.VectorEnv, count: int) -> torch.Tensor:
@@ -73,26 +77,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", default=",".join(TORCH_ENVS))
     parser.add_argument("--num-envs", default="1024,4096,65536")
-    parser.add_argument("--steps", type=int, default=200, help="step() calls per measurement")
+    parser.add_argument("--blocks", type=int, default=40, help="timed blocks per cell")
+    parser.add_argument("--block", type=int, default=10, help="step() calls per timed block")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--repeats", type=int, default=3, help="timings per cell; the best is shown")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = [int(n) for n in args.num_envs.split(",")]
     dtype = getattr(torch, args.dtype)
     print(
         f"device={args.device} threads={torch.get_num_threads()} dtype={args.dtype} "
-        f"steps={args.steps} best of {args.repeats}"
+        f"{args.blocks} blocks of {args.block} steps; best block / median block"
     )
-    print(f"{'env':<26}" + "".join(f"{n:>14,}" for n in sizes) + "   (env steps/s by num_envs)")
+    print(f"{'env':<26}" + "".join(f"{n:>18,}" for n in sizes) + "   (env steps/s by num_envs)")
     for env_id in args.envs.split(","):
         cells = []
         for n in sizes:
-            sps = raw_steps_per_second(env_id, n, args.steps, args.device, dtype, repeats=args.repeats)
-            cells.append(f"{sps / 1e6:>13.2f}M")
+            best, median = raw_steps_per_second(env_id, n, args.device, dtype, args.blocks, args.block)
+            cells.append(f"{format_rate(best, median):>18}")
         print(f"{env_id:<26}" + "".join(cells), flush=True)
+
+
+def format_rate(best: float, median: float) -> str:
+    """'12.3 / 9.8 M': best and median steps/s in millions."""
+    return f"{best / 1e6:.1f} / {median / 1e6:.1f} M"
 
 
 if __name__ == "__main__":
