@@ -30,6 +30,7 @@ class PPOConfig:
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2  # epsilon of the clipped surrogate
+    anneal_clip: bool = False  # linear decay of clip to 0 over total_steps (RL Zoo's lin_0.2)
     clip_vloss: bool = False
     vf_coef: float = 0.5
     ent_coef: float = 0.0

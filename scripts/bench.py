@@ -120,6 +120,9 @@ def table(results: dict[str, list[dict]], eval_every: int) -> dict[str, dict]:
             f"{m['train_sps']:>15.0f}"
         )
         medians[name] = m
+    for name, runs in results.items():  # the spread behind the medians: seeds differ a lot here
+        if runs[0]["reached"] is not None:
+            print(f"  {name}: evaluations by seed {[r['evals'] for r in runs]}")
     return medians
 
 

@@ -71,7 +71,7 @@ def unknown_key(draw):
 
 
 KNOWN_KEYS = {k.split(".")[-1] for k in NUMERIC_KEYS} | {
-    "name", "anneal_lr", "clip_vloss", "ent_coef", "target_kl", "norm_adv", "normalize_obs",
+    "name", "anneal_lr", "anneal_clip", "clip_vloss", "ent_coef", "target_kl", "norm_adv", "normalize_obs",
     "normalize_reward", "hidden", "activation", "init_log_std", "id", "vector", "backend",
     "max_episode_steps", "kwargs", "type", "threads", "every", "deterministic", "stop_return",
     "resume", "algo", "env", "device", "eval", "checkpoint", "tuned", "hydra",

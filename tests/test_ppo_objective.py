@@ -43,3 +43,25 @@ def test_value_loss_plain_and_clipped():
     assert value_loss(values, returns, old, None).item() == pytest.approx(0.5 * (1 + 1) / 2)
     # clipped to old +- .5: [.5, 2.5] -> errors^2 [2.25, .25]; max with [1, 1] -> [2.25, 1]
     assert value_loss(values, returns, old, 0.5).item() == pytest.approx(0.5 * (2.25 + 1) / 2)
+
+
+@pytest.mark.parametrize("anneal_clip", [True, False])
+def test_clip_and_lr_decay_linearly_over_the_run_when_annealed(anneal_clip):
+    import gymnasium as gym
+
+    from rlrun.algos.ppo import PPO
+    from rlrun.config import PPOConfig
+    from rlrun.envs.torch_envs import make_torch_env
+    from rlrun.nets import ActorCritic
+
+    envs = make_torch_env("CartPole-v1", 4, "cpu")
+    cfg = PPOConfig(N=16, K=1, S=1, lr=1e-3, clip=0.2, anneal_clip=anneal_clip)
+    agent = ActorCritic(envs.single_observation_space, gym.spaces.Discrete(2), [8])
+    ppo = PPO(cfg, envs, agent, torch.device("cpu"), total_steps=4 * 16, seed=0)
+    metrics = [ppo.iterate() for _ in range(4)]
+    # the fraction of the run left before each iteration: 1, 3/4, 1/2, 1/4 (SB3's schedules read
+    # it after the iteration's collection, N / total_steps lower)
+    remaining = [1.0, 0.75, 0.5, 0.25]
+    assert [m["charts/learning_rate"] for m in metrics] == pytest.approx([1e-3 * r for r in remaining])
+    expected_clip = [0.2 * r for r in remaining] if anneal_clip else [0.2] * 4
+    assert [m["charts/clip"] for m in metrics] == pytest.approx(expected_clip)

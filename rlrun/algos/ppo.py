@@ -75,8 +75,10 @@ class PPO(OnPolicyAlgorithm):
 
     def iterate(self) -> dict[str, float]:
         cfg = self.cfg
+        remaining = 1 - self.iteration / self.num_iterations  # of the run's iterations, before this one
         if cfg.anneal_lr:
-            self.optimizer.lr = cfg.lr * (1 - self.iteration / self.num_iterations)
+            self.optimizer.lr = cfg.lr * remaining
+        clip = cfg.clip * remaining if cfg.anneal_clip else cfg.clip
 
         # 1. collect N transitions with the current policy
         self.agent.eval()
@@ -114,8 +116,8 @@ class PPO(OnPolicyAlgorithm):
                 if cfg.norm_adv and cfg.S > 1:
                     adv = normalize(adv)
                 logp, entropy, values = self.agent.evaluate(mb["obs"], mb["actions"])
-                policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, cfg.clip)
-                v_loss = value_loss(values, mb["returns"], mb["values"], cfg.clip if cfg.clip_vloss else None)
+                policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, clip)
+                v_loss = value_loss(values, mb["returns"], mb["values"], clip if cfg.clip_vloss else None)
                 entropy = entropy.mean()
                 loss = policy_loss + cfg.vf_coef * v_loss
                 if cfg.ent_coef:  # (with 0, backward need not run through the entropy)
@@ -134,6 +136,7 @@ class PPO(OnPolicyAlgorithm):
         stats = check_finite_rows(stats, tags, f"at iteration {self.iteration} (step {self.env_steps})")
         metrics = dict(zip(tags, stats.mean(0).tolist(), strict=True))
         metrics["charts/learning_rate"] = self.optimizer.lr
+        metrics["charts/clip"] = clip
         var_returns = flat["returns"].var()
         metrics["diagnostics/explained_variance"] = (
             (1 - (flat["returns"] - flat["values"]).var() / var_returns).item()
