@@ -186,7 +186,8 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         steps, returns = self._steps.add_(1), self._returns.add_(reward)
         truncated = steps >= self._time_limit  # gymnasium's TimeLimit: also when terminated
         done = terminated | truncated
-        # 0-dim tensors here and above: a Python number would cost a conversion each call
+        # the time limit and these zeros are 0-dim tensors: a Python number would cost a conversion
+        # each call (the one in add_(1) is left: a single op)
         zero_return, zero_steps = self._zeros
         ended_return = torch.where(done, returns, zero_return)
         ended_length = torch.where(done, steps, zero_steps)
