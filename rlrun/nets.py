@@ -64,11 +64,19 @@ class ObsEncoder(nn.Module):
 
     @torch.no_grad()
     def update(self, obs: torch.Tensor) -> None:
-        """Fold a batch into the running statistics (parallel-variance formula)."""
-        if not self.normalize:
-            return
+        """Fold a batch into the running statistics."""
+        if self.normalize:
+            self.fold(*self.moments(obs))
+
+    @torch.no_grad()
+    def moments(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """A batch's mean, variance and size, all `fold` needs of it."""
         x = self.flat(obs)
-        batch_mean, batch_var, n = x.mean(0), x.var(0, unbiased=False), x.shape[0]
+        return x.mean(0), x.var(0, unbiased=False), x.shape[0]
+
+    @torch.no_grad()
+    def fold(self, batch_mean: torch.Tensor, batch_var: torch.Tensor, n: int) -> None:
+        """Merge a batch's moments into the running statistics (parallel-variance formula)."""
         delta = batch_mean - self.mean
         total = self.count + n
         self.mean += delta * n / total

@@ -135,20 +135,43 @@ class Collector:
     the episodes that finished (undiscounted, unnormalised returns).
 
     `collect(T)` takes T steps of every env, episodes running on across calls (ppo, ac);
-    `collect_episodes(N)` samples N whole trajectories from fresh resets (pg)."""
+    `collect_episodes(N)` samples N whole trajectories from fresh resets (pg).
+
+    With observation normalisation the statistics stay fixed from the start of one batch to the
+    start of the next: pi_theta_old is one function of the observation while it collects, while
+    the update evaluates it again (PPO's first ratio is exactly 1) and when it is evaluated. A
+    batch's observations fold into the statistics as the next batch begins."""
 
     def __init__(self, envs: gym.vector.VectorEnv, agent: ActorCritic, device: torch.device, seed: int):
         self.envs, self.agent, self.device, self.seed = as_tensor_env(envs, device), agent, device, seed
         self.obs: torch.Tensor | None = None  # reset on first use, unless restored from a checkpoint
         self.episodes: list[tuple[torch.Tensor, ...]] = []  # per step: returns, lengths, ended
         self.resets = 0  # reset() calls: the first is seeded
+        # the last batch's observation moments (mean, var, count), not yet in the statistics
+        self.batch_moments: tuple[torch.Tensor, torch.Tensor, int] | None = None
 
     def state_dict(self) -> dict:
-        return {"obs": self.obs, "resets": self.resets}
+        return {"obs": self.obs, "resets": self.resets, "batch_moments": self.batch_moments}
 
     def load_state_dict(self, state: dict) -> None:
         self.obs = None if state["obs"] is None else torch.as_tensor(state["obs"], device=self.device)
         self.resets = state.get("resets", 0)
+        moments = state.get("batch_moments")
+        if moments is not None:
+            mean, var, count = moments
+            moments = (mean.to(self.device), var.to(self.device), count)
+        self.batch_moments = moments
+
+    def remember_observations(self, obs: torch.Tensor) -> None:
+        """Keep the moments of a batch's observations, to fold in when the next batch begins."""
+        if self.agent.encoder.normalize:
+            self.batch_moments = self.agent.encoder.moments(obs)
+
+    def fold_statistics(self) -> None:
+        """Fold the last batch's observations into the normalisation statistics (a new batch begins)."""
+        if self.batch_moments is not None:
+            self.agent.encoder.fold(*self.batch_moments)
+            self.batch_moments = None
 
     def pop_episodes(self) -> list[tuple[float, int]]:
         """The episodes finished since the last call: (undiscounted, unnormalised return, length)."""
@@ -162,9 +185,8 @@ class Collector:
 
     def step(self, keep: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """One step of every env with the current policy; episodes of envs in `keep` (None: all)
-        are recorded and fold into the observation statistics."""
+        are recorded (and, in the next batch, fold into the observation statistics)."""
         obs = self.obs
-        self.agent.encoder.update(obs if keep is None else obs[keep])
         action, logprob = self.agent.sample(obs)
         self.obs, reward, terminated, truncated, info = self.envs.step(self.agent.to_env(action))
         ended = info["_episode"] if keep is None else info["_episode"] & keep
@@ -194,10 +216,13 @@ class Collector:
     @torch.no_grad()
     def collect(self, num_steps: int) -> Rollout:
         """num_steps steps of each env; episodes carry on from the previous call."""
+        self.fold_statistics()
         if self.obs is None:  # the first call, or fresh envs after a resume: seed them
             self.resets = 0
             self.reset()
-        return self.stack([self.step(None) for _ in range(num_steps)])
+        batch = self.stack([self.step(None) for _ in range(num_steps)])
+        self.remember_observations(batch.obs.flatten(0, 1))
+        return batch
 
     @torch.no_grad()
     def collect_episodes(self, num_episodes: int) -> Rollout:
@@ -209,6 +234,7 @@ class Collector:
         are chosen in the order they start, never by how they end, so short ones are not
         favoured. Steps of episodes beyond the first num_episodes (an env that has finished
         its share, waiting for the others) are simulated but left out (`valid` false)."""
+        self.fold_statistics()
         self.reset()
         keep = torch.arange(self.envs.num_envs, device=self.device) < num_episodes
         started = int(keep.sum())
@@ -222,7 +248,9 @@ class Collector:
                     started += 1  # env i's next episode (already reset) is part of the batch
                 else:
                     keep[i] = False
-        return self.stack(steps)
+        batch = self.stack(steps)
+        self.remember_observations(batch.obs[batch.valid])  # those of the N trajectories alone
+        return batch
 
 
 class TransitionCollector:

@@ -3,6 +3,7 @@ apart, and a truncated episode bootstrapped from the value of its true final obs
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from rlrun.config import EnvConfig
@@ -47,3 +48,75 @@ def test_episode_statistics_are_undiscounted_returns():
     assert finished and all(length <= 5 and ret == length for ret, length in finished)
     assert collector.pop_episodes() == []
     envs.close()
+
+
+def test_observation_statistics_stay_fixed_for_a_batch_and_take_it_in_at_the_next():
+    envs = make_vector_env(EnvConfig(id="CartPole-v1"), num_envs=2)
+    agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [16], normalize_obs=True)
+    collector = Collector(envs, agent, torch.device("cpu"), seed=0)
+    first = collector.collect(8)
+    assert agent.encoder.mean.tolist() == [0.0] * 4  # the batch was collected with the starting statistics
+    # the stored log-probabilities are those of the policy as it stands after collecting
+    logp, _, values = agent.evaluate(first.obs.flatten(0, 1), first.actions.flatten(0, 1))
+    assert torch.equal(logp.view(8, 2), first.logprobs) and torch.equal(values.view(8, 2), first.values)
+
+    collector.collect(8)  # the first batch's 16 observations fold in before this one is collected
+    obs = first.obs.flatten(0, 1)
+    assert torch.allclose(agent.encoder.mean, obs.mean(0), atol=1e-5)
+    assert torch.allclose(agent.encoder.var, obs.var(0, unbiased=False), atol=1e-5)
+    assert float(agent.encoder.count) == pytest.approx(16, abs=1e-3)
+    envs.close()
+
+
+def test_pg_batches_fold_only_their_own_trajectories_into_the_statistics():
+    envs = make_vector_env(EnvConfig(id="CartPole-v1", max_episode_steps=6), num_envs=3)
+    agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [16], normalize_obs=True)
+    collector = Collector(envs, agent, torch.device("cpu"), seed=0)
+    batch = collector.collect_episodes(4)
+    collector.collect_episodes(4)
+    kept = batch.obs[batch.valid]
+    assert float(agent.encoder.count) == pytest.approx(len(kept), abs=1e-3)
+    assert torch.allclose(agent.encoder.mean, kept.mean(0), atol=1e-5)
+    envs.close()
+
+
+@pytest.mark.parametrize("algo", ["ppo", "pg", "ac"])
+def test_resuming_mid_run_with_observation_normalisation_is_exact(algo):
+    # A checkpoint taken between two batches carries the batch not yet folded into the statistics.
+    import copy
+    import io
+
+    from rlrun.algos.ac import AC
+    from rlrun.algos.pg import PG
+    from rlrun.algos.ppo import PPO
+    from rlrun.config import ACConfig, PGConfig, PPOConfig
+    from rlrun.envs.torch_envs import make_torch_env
+
+    def build(envs):
+        agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [16], normalize_obs=True)
+        cpu = torch.device("cpu")
+        if algo == "ppo":
+            return PPO(PPOConfig(N=32, K=2, S=2, normalize_obs=True), envs, agent, cpu, 32 * 4, seed=0)
+        if algo == "pg":
+            return PG(PGConfig(N=4, S=2, normalize_obs=True), envs, agent, cpu, seed=0)
+        return AC(ACConfig(N=32, normalize_obs=True), envs, agent, cpu, seed=0)
+
+    torch.manual_seed(0)
+    envs = make_torch_env("CartPole-v1", 4, "cpu")
+    alone = build(envs)
+    alone.iterate()
+    saved = io.BytesIO()
+    torch.save(alone.state_dict(), saved)
+    envs_copy, rng = copy.deepcopy(envs), torch.get_rng_state()
+    for _ in range(2):
+        alone.iterate()
+
+    saved.seek(0)
+    resumed = build(envs_copy)
+    resumed.load_state_dict(torch.load(saved, weights_only=True))
+    torch.set_rng_state(rng)
+    for _ in range(2):
+        resumed.iterate()
+    expected = alone.agent.state_dict()
+    for name, tensor in resumed.agent.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name

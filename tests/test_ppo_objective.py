@@ -65,3 +65,37 @@ def test_clip_and_lr_decay_linearly_over_the_run_when_annealed(anneal_clip):
     assert [m["charts/learning_rate"] for m in metrics] == pytest.approx([1e-3 * r for r in remaining])
     expected_clip = [0.2 * r for r in remaining] if anneal_clip else [0.2] * 4
     assert [m["charts/clip"] for m in metrics] == pytest.approx(expected_clip)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_first_minibatch_ratio_is_exactly_one_with_observation_normalisation(env_id, monkeypatch):
+    # Before any step, theta = theta_old: the update's log pi(a|s) must be the collector's, bit for
+    # bit, although the normalisation statistics move from batch to batch.
+    from rlrun.algos import ppo as ppo_module
+    from rlrun.algos.ppo import PPO
+    from rlrun.config import EnvConfig, PPOConfig
+    from rlrun.envs import make_vector_env
+    from rlrun.nets import ActorCritic
+
+    torch.manual_seed(0)
+    envs = make_vector_env(EnvConfig(id=env_id), num_envs=4)
+    cfg = PPOConfig(N=64, K=2, S=4, normalize_obs=True)
+    agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [16], normalize_obs=True)
+    ppo = PPO(cfg, envs, agent, torch.device("cpu"), total_steps=64 * 3, seed=0)
+    calls = []
+
+    def surrogate(logp, logp_old, advantages, clip):
+        result = clipped_surrogate(logp, logp_old, advantages, clip)
+        calls.append((logp.detach().clone(), logp_old.clone(), result[1].item()))
+        return result
+
+    monkeypatch.setattr(ppo_module, "clipped_surrogate", surrogate)
+    for iteration in range(3):
+        calls.clear()
+        ppo.iterate()
+        logp, logp_old, approx_kl = calls[0]
+        assert torch.equal(logp, logp_old), iteration
+        assert approx_kl == 0.0
+        assert len(calls) == cfg.K * cfg.S and not torch.equal(*calls[-1][:2])  # later ones moved
+    assert float(agent.encoder.count) > 64  # the statistics did move between batches
+    envs.close()
