@@ -182,7 +182,7 @@ def main() -> None:
         sys.path.insert(0, str(SCRIPTS))
         from bench_envs import format_rate, raw_steps_per_second
 
-        from rlrun.config import TORCH_ENV_IDS
+        from rlrun.schema import TORCH_ENV_IDS
 
         sizes = [int(n) for n in args.env_sizes.split(",")]
         print(f"{'raw env steps/s':<28}" + "".join(f"{n:>18}" for n in sizes) + "   (best / median block)")
