@@ -32,7 +32,7 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent
 
 # PPO on the torch backend: many envs, short rollouts, few large minibatches, a high learning
-# rate; the whole loop is tensors on one device (README, "Speed")
+# rate; the whole loop is tensors on one device (docs/environments.md, docs/benchmarks.md)
 PPO_TORCH = [
     "algo=ppo", "env=CartPole", "env.backend=torch", "env.num_envs=64", "algo.N=2048", "algo.K=4",
     "algo.S=4", "algo.lr=0.02", "algo.hidden=[32,32]", "algo.gae_lambda=0.9", "total_steps=150000",
