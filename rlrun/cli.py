@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from omegaconf import OmegaConf
 
-from rlrun.errors import ConfigError, Interrupted, describe_error, is_user_error
+from rlrun.config import describe_error, is_user_error
+from rlrun.errors import ConfigError, Interrupted
 
 USAGE = """\
 usage: rlrun <command> [args]

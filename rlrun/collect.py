@@ -10,13 +10,14 @@ import torch
 from omegaconf import OmegaConf
 
 from rlrun.checkpoint import load_checkpoint
-from rlrun.config import TABULAR_ALGOS, DeviceConfig, RunConfig, parse_config
+from rlrun.config import parse_config
 from rlrun.device import resolve_device
-from rlrun.envs.tensor_env import make_envs
+from rlrun.envs.factory import make_envs
 from rlrun.errors import ConfigError
 from rlrun.play import check_run_dir
 from rlrun.replay import save_dataset
 from rlrun.rollout import TransitionCollector
+from rlrun.schema import DeviceConfig, RunConfig
 
 
 def compose_run(overrides: list[str]) -> RunConfig:
@@ -66,7 +67,7 @@ def collect(
                 f"collect writes datasets for Discrete actions; {run.env.id} has {envs.single_action_space}",
             )
         if run_dir is not None:
-            algo = make_algorithm(run, None if run.algo.name in TABULAR_ALGOS else envs, torch_device)
+            algo = make_algorithm(run, envs, torch_device)
             algo.load_state_dict(state["algo"])
             policy = algo.policy()
             policy.eval()

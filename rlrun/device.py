@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from rlrun.config import DeviceConfig
 from rlrun.errors import ConfigError
+from rlrun.schema import DeviceConfig
 
 
 def resolve_device(cfg: DeviceConfig) -> torch.device:

@@ -1,15 +1,8 @@
-"""The ways a run ends early on purpose: a user mistake, a signal, a numerical fault."""
+"""The ways a run ends early on purpose: a user mistake, a signal, a numerical fault (stdlib only:
+how Hydra's and OmegaConf's errors read as one line is in rlrun.config, at the edge)."""
 
 import math
 from typing import Any
-
-from hydra.errors import HydraException, MissingConfigException
-from omegaconf.errors import (
-    ConfigAttributeError,
-    ConfigKeyError,
-    MissingMandatoryValue,
-    OmegaConfBaseException,
-)
 
 
 class ConfigError(ValueError):
@@ -53,42 +46,3 @@ def check_finite_rows(rows: list[Any], names: list[str], where: str) -> Any:
             step = f"{where}, update step {index + 1} of {len(rows)}"
             check_finite(dict(zip(names, row, strict=True)), step)
     return stacked
-
-
-def is_user_error(err: BaseException) -> bool:
-    """Errors in the config or the command line, as opposed to failures while running."""
-
-    return isinstance(err, ConfigError | HydraException | OmegaConfBaseException)
-
-
-def describe_error(err: BaseException) -> str:
-    """One line for an exception raised by Hydra, OmegaConf or our checks: the key, what is allowed."""
-
-    if isinstance(err, ConfigError):
-        return str(err)
-    if isinstance(err, OSError) and err.filename:  # e.g. an output dir that cannot be made
-        return f"{err.filename}: {err.strerror}"
-    if isinstance(err, MissingConfigException):
-        missing = err.missing_cfg_file or ""
-        group, _, option = missing.rpartition("/")
-        options = ", ".join(err.options) if err.options else "(none)"
-        if group:
-            return f"{group}={option}: no such option; choose one of: {options}"
-        return first_line(err)
-    cause = err.__cause__ if isinstance(err.__cause__, OmegaConfBaseException) else err
-    if isinstance(cause, OmegaConfBaseException):
-        key = getattr(cause, "full_key", None) or "?"
-        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
-            schema = getattr(cause, "object_type", None)
-            fields = getattr(schema, "__dataclass_fields__", None)
-            allowed = f"; allowed: {', '.join(fields)}" if fields else f"; to add it: +{key}=..."
-            return f"{key}: unknown key{allowed}"
-        if isinstance(cause, MissingMandatoryValue):
-            return f"{key}: a value is required here"
-        return f"{key}: {first_line(cause)}"
-    return first_line(err)
-
-
-def first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from rlrun.algos.base import Policy
-from rlrun.config import EnvConfig
-from rlrun.envs.tensor_env import as_tensor_env, make_envs
+from rlrun.envs.factory import make_envs
+from rlrun.envs.tensor_env import as_tensor_env
+from rlrun.schema import EnvConfig
 
 
 class Evaluator:

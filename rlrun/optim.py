@@ -97,3 +97,9 @@ class FlatAdam:
         self.steps, self.lr = state["steps"], state["lr"]
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
+
+
+def linear_decay(start: float, fraction: float, end: float = 0.0) -> float:
+    """A value that goes linearly from `start` to `end` as `fraction` goes from 0 to 1 (and stays)."""
+    f = min(max(fraction, 0.0), 1.0)
+    return start * (1 - f) + end * f

@@ -10,11 +10,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from rlrun.checkpoint import CHECKPOINT, load_checkpoint
-from rlrun.config import TABULAR_ALGOS, DeviceConfig, parse_config
+from rlrun.config import parse_config
 from rlrun.device import resolve_device
 from rlrun.errors import ConfigError
 from rlrun.evaluate import Evaluator
 from rlrun.runner import make_algorithm
+from rlrun.schema import DeviceConfig
 
 CONFIG = Path(".hydra") / "config.yaml"
 
@@ -65,7 +66,7 @@ def evaluate_run(
         video_dir=video_dir,
     )
     try:
-        algo = make_algorithm(run, None if run.algo.name in TABULAR_ALGOS else evaluator.envs, torch_device)
+        algo = make_algorithm(run, evaluator.envs, torch_device)
         algo.load_state_dict(state["algo"])
         returns = evaluator(algo.policy(), torch_device, deterministic=True)
     finally:

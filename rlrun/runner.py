@@ -1,14 +1,13 @@
 """The runner: checked config -> components -> training loop (evaluate, log, checkpoint) -> summary.
 
-No Hydra here: it takes the dataclasses of rlrun.config and plain objects. Algorithms expose
+No Hydra here: it takes the dataclasses of rlrun.schema and plain objects. Algorithms expose
 `iterate()`, `env_steps`, `iteration`, `policy()` and `state_dict()`; the loop around them, the
 same for every algorithm, lives once, here.
 """
 
 from __future__ import annotations
 
-import importlib
-import pickle
+import functools
 import random
 import signal
 import tempfile
@@ -21,16 +20,19 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlrun.algos.base import Algorithm
+from rlrun.algos import registry
+from rlrun.algos.base import Algorithm, Build
 from rlrun.checkpoint import CHECKPOINT, check_matches, load_checkpoint, save_checkpoint
-from rlrun.config import TABULAR_ALGOS, RunConfig
 from rlrun.device import describe, resolve_device
 from rlrun.envs import check_spaces
-from rlrun.envs.tensor_env import NormalizeReward, make_envs
+from rlrun.envs import state as env_state
+from rlrun.envs.factory import make_envs, normalize_reward
+from rlrun.envs.tabular import tabular_model
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.evaluate import Evaluator
 from rlrun.logger import Logger
 from rlrun.rundir import SUMMARY, read_summary, write_summary
+from rlrun.schema import TABULAR_ENVS, RunConfig
 
 
 def seed_everything(seed: int) -> None:
@@ -39,10 +41,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_algorithm(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> Algorithm:
-    """The algorithm the config names, built by its own module's `make`."""
-    module = importlib.import_module(f"rlrun.algos.{run.algo.name}")
-    return module.make(run, envs, device)
+def make_algorithm(run: RunConfig, envs: Any, device: torch.device) -> Algorithm:
+    """The algorithm the config names, built by its registry entry from what it needs."""
+    spec = registry()[run.algo.name]
+    model = functools.partial(tabular_model, run.env, device) if run.env.id in TABULAR_ENVS else None
+    build = Build(None if spec.tabular else envs, device, run.total_steps, run.seed, model)
+    return spec.make(run.algo, build)
 
 
 @dataclass
@@ -107,28 +111,20 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
     # distributions come from our own networks; checking each one's arguments cost ~5% of PPO's
     # time on CartPole, and a NaN is caught by the algorithms' own guard with a clearer message
     torch.distributions.Distribution.set_default_validate_args(False)
-    envs = None
-    if run.algo.name not in TABULAR_ALGOS:
-        envs = make_envs(run.env, run.env.num_envs, device)
+    envs = None if registry()[run.algo.name].tabular else make_envs(run.env, run.env.num_envs, device)
     evaluator: Evaluator | None = None
     try:
         if envs is not None:
             check_spaces(envs, run.algo.name)
-        if envs is not None and getattr(run.algo, "normalize_reward", False):
-            if run.env.backend == "torch":
-                envs = NormalizeReward(envs, gamma=run.algo.gamma)
-            else:
-                envs = gym.wrappers.vector.NormalizeReward(envs, gamma=run.algo.gamma)
-        if state is not None and state["envs"] is not None:
-            envs.close()
-            envs = pickle.loads(state["envs"])  # every episode continues where it was
+            if getattr(run.algo, "normalize_reward", False):
+                envs = normalize_reward(envs, run.algo.gamma)
         algo = make_algorithm(run, envs, device)  # may still refuse the config, before any output
         print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
         evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000, device=device)
         if state is not None:
             restore(state, algo, envs)
             print(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", flush=True)
-        return run_loop(run, run_dir, algo, envs, evaluator, device, state, progress)
+        return Training(run, run_dir, algo, envs, evaluator, device, state, progress).run()
     finally:
         if envs is not None:
             envs.close()
@@ -137,15 +133,20 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
 
 
 def checkpoint_state(run: RunConfig, algo: Algorithm, envs: gym.vector.VectorEnv | None, extra: dict) -> dict:
+    """Everything an exact resume needs, as tensors and plain data only."""
+    numpy_rng = np.random.get_state(legacy=False)
     return {
         "algo_name": run.algo.name,
         "config": asdict(run),
         "algo": algo.state_dict(),
-        "envs": snapshot(envs),
-        "reward_norm": getattr(envs, "return_rms", None),
+        "envs": None if envs is None else env_state.capture(envs),
+        "reward_norm": reward_statistics(envs),
         "rng": {
             "python": random.getstate(),
-            "numpy": np.random.get_state(),
+            "numpy": {
+                **numpy_rng,
+                "state": {"key": numpy_rng["state"]["key"].tolist(), "pos": numpy_rng["state"]["pos"]},
+            },
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         },
@@ -153,135 +154,159 @@ def checkpoint_state(run: RunConfig, algo: Algorithm, envs: gym.vector.VectorEnv
     }
 
 
-def snapshot(envs: gym.vector.VectorEnv | None) -> bytes | None:
-    """The whole env stack pickled (states, RNGs, wrapper statistics), for an exact resume. Only
-    sync vector envs can be: async ones live in subprocesses, and a custom env may refuse."""
-    tensor_env = getattr(envs.unwrapped, "is_tensor_env", False) if envs is not None else False
-    if envs is None or not (tensor_env or isinstance(envs.unwrapped, gym.vector.SyncVectorEnv)):
-        return None
-    try:
-        return pickle.dumps(envs)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None
+def reward_statistics(envs: Any) -> dict | None:
+    """The reward normaliser's running statistics (kept even where the env stack is not)."""
+    rms = getattr(envs, "return_rms", None)
+    return None if rms is None else {"mean": rms.mean, "var": rms.var, "count": rms.count}
 
 
 def restore(state: dict, algo: Algorithm, envs: gym.vector.VectorEnv | None) -> None:
     algo.load_state_dict(state["algo"])
-    if state["envs"] is None:  # fresh episodes, but the reward statistics carry on
+    if state["envs"] is not None:
+        env_state.restore(envs, state["envs"])  # every episode continues where it was
+    else:  # fresh episodes, but the reward statistics carry on
         algo.restart_episodes()
         if state["reward_norm"] is not None:
-            envs.return_rms = state["reward_norm"]
+            for name, value in state["reward_norm"].items():
+                setattr(envs.return_rms, name, value)
     random.setstate(state["rng"]["python"])
-    np.random.set_state(state["rng"]["numpy"])
+    numpy_rng = state["rng"]["numpy"]
+    key = np.array(numpy_rng["state"]["key"], dtype=np.uint32)
+    np.random.set_state({**numpy_rng, "state": {"key": key, "pos": numpy_rng["state"]["pos"]}})
     torch.set_rng_state(state["rng"]["torch"].cpu())
     if state["rng"].get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
 
 
-def run_loop(
-    run: RunConfig,
-    run_dir: Path,
-    algo: Algorithm,
-    envs: gym.vector.VectorEnv | None,
-    evaluator: Evaluator,
-    device: torch.device,
-    state: dict | None,
-    progress: bool,
-) -> float:
-    """Iterate until total_steps (or stop_return); evaluate, log and checkpoint along the way."""
-    start_step = algo.env_steps
-    history = (state or {}).get("history", {"wall_s": 0.0, "best": None, "evals": []})
-    logger = Logger(run_dir, run.total_steps, start_step, progress)
-    stop = StopFlag()
-    stop.install()
-    t0 = time.perf_counter()
-    eval_time = 0.0
-    last_eval: tuple[int, float, float] | None = None
-    stopped_early = False
+class Training:
+    """The loop: iterate until total_steps (or stop_return); evaluate, log and checkpoint on the way."""
 
-    def evaluate() -> tuple[int, float, float]:
-        nonlocal eval_time
-        t = time.perf_counter()
-        returns = evaluator(algo.policy(), device, run.eval.deterministic)
-        algo.evaluated(returns)
-        eval_time += time.perf_counter() - t
-        result = (algo.env_steps, float(returns.mean()), float(returns.std()))
-        logger.scalars({"eval/return_mean": result[1], "eval/return_std": result[2]}, algo.env_steps)
-        history["evals"].append(result)
-        if history["best"] is None or result[1] > history["best"][1]:
-            history["best"] = result
-        return result
+    def __init__(
+        self,
+        run: RunConfig,
+        run_dir: Path,
+        algo: Algorithm,
+        envs: gym.vector.VectorEnv | None,
+        evaluator: Evaluator,
+        device: torch.device,
+        state: dict | None,
+        progress: bool,
+    ):
+        self.run_cfg, self.run_dir, self.algo, self.envs = run, run_dir, algo, envs
+        self.evaluator, self.device = evaluator, device
+        self.start_step = algo.env_steps
+        self.history = (state or {}).get("history", {"wall_s": 0.0, "best": None, "evals": []})
+        self.logger = Logger(run_dir, run.total_steps, self.start_step, progress)
+        self.t0 = time.perf_counter()
+        self.eval_time = 0.0
+        self.last_eval: tuple[int, float, float] | None = None
+        self.stopped_early = False
 
-    def save() -> None:
-        # logs first: a SIGKILL after this loses nothing the checkpoint holds
-        logger.flush()
-        history_now = dict(history, wall_s=history["wall_s"] + time.perf_counter() - t0)
-        save_checkpoint(run_dir, checkpoint_state(run, algo, envs, {"history": history_now}))
+    def sps(self) -> float:
+        """Training env steps per second of this process, evaluations left out."""
+        return (self.algo.env_steps - self.start_step) / max(
+            time.perf_counter() - self.t0 - self.eval_time, 1e-9
+        )
 
-    try:
-        while algo.env_steps < run.total_steps and not algo.done:
-            previous_step = algo.env_steps
-            metrics = algo.iterate()
-            step = algo.env_steps
-            sps = (step - start_step) / max(time.perf_counter() - t0 - eval_time, 1e-9)
-            logger.scalars({**metrics, "perf/sps": sps}, step)
-            for tag, image in algo.pop_images().items():
-                logger.image(tag, image, step)
-            logger.episodes(algo.pop_episodes(), step)
-            if run.eval.every and step // run.eval.every > previous_step // run.eval.every:
-                last_eval = evaluate()
-                if run.stop_return is not None and last_eval[1] >= run.stop_return:
-                    logger.message(f"rlrun: evaluation mean {last_eval[1]:.2f} >= stop_return at step {step}")
-                    stopped_early = True
+    def run(self) -> float:
+        stop = StopFlag()
+        stop.install()
+        try:
+            while self.algo.env_steps < self.run_cfg.total_steps and not self.algo.done:
+                if self.iterate():
                     break
-            if algo.iteration % run.checkpoint.every == 0:
-                save()
-            logger.progress(step, sps, last_eval[1] if last_eval else None)
-            if stop.signum:
-                save()
-                logger.close()
-                raise Interrupted(
-                    f"stopped by {signal.Signals(stop.signum).name} at step {step}; checkpoint saved; "
-                    f"continue with: rlrun train resume={run_dir}"
-                )
-        if last_eval is None or last_eval[0] != algo.env_steps:
-            last_eval = evaluate()
-        save()
-    except BaseException:
-        logger.close()
-        raise
-    finally:
-        stop.uninstall()
+                if stop.signum:
+                    self.save()
+                    self.logger.close()
+                    raise Interrupted(
+                        f"stopped by {signal.Signals(stop.signum).name} at step {self.algo.env_steps}; "
+                        f"checkpoint saved; continue with: rlrun train resume={self.run_dir}"
+                    )
+            if self.last_eval is None or self.last_eval[0] != self.algo.env_steps:
+                self.evaluate()
+            self.save()
+        except BaseException:
+            self.logger.close()
+            raise
+        finally:
+            stop.uninstall()
+        return self.finish()
 
-    wall_s = history["wall_s"] + time.perf_counter() - t0
-    summary = {
-        "algo": run.algo.name,
-        "env": run.env.id,
-        "seed": run.seed,
-        "device": str(device),
-        "env_steps": algo.env_steps,
-        "iterations": algo.iteration,
-        "wall_s": round(wall_s, 3),
-        "sps": round((algo.env_steps - start_step) / max(time.perf_counter() - t0 - eval_time, 1e-9), 1),
-        "eval_return_mean": last_eval[1],
-        "eval_return_std": last_eval[2],
-        "eval_episodes": run.eval.episodes,
-        "best_eval_return_mean": history["best"][1],
-        "best_eval_step": history["best"][0],
-        "stop_return": run.stop_return,
-        "stopped_early": stopped_early,
-        **algo.finish(run_dir),
-    }
-    metrics = {
-        "hparams/eval_return_mean": last_eval[1],
-        "hparams/best_eval_return_mean": history["best"][1],
-    }
-    logger.hparams(asdict(run), metrics, algo.env_steps)
-    logger.close()
-    write_summary(run_dir, summary)
-    print(
-        f"rlrun: done: {algo.env_steps} steps in {wall_s:.1f}s; evaluation return "
-        f"{last_eval[1]:.2f} +- {last_eval[2]:.2f} over {run.eval.episodes} episodes",
-        flush=True,
-    )
-    return last_eval[1]
+    def iterate(self) -> bool:
+        """One iteration with its logs, evaluation and checkpoint; True once stop_return is reached."""
+        run, algo, logger = self.run_cfg, self.algo, self.logger
+        previous_step = algo.env_steps
+        metrics = algo.iterate()
+        step = algo.env_steps
+        logger.scalars({**metrics, "perf/sps": self.sps()}, step)
+        for tag, image in algo.pop_images().items():
+            logger.image(tag, image, step)
+        logger.episodes(algo.pop_episodes(), step)
+        if run.eval.every and step // run.eval.every > previous_step // run.eval.every:
+            self.evaluate()
+            if run.stop_return is not None and self.last_eval[1] >= run.stop_return:
+                logger.message(
+                    f"rlrun: evaluation mean {self.last_eval[1]:.2f} >= stop_return at step {step}"
+                )
+                self.stopped_early = True
+                return True
+        if algo.iteration % run.checkpoint.every == 0:
+            self.save()
+        logger.progress(step, self.sps(), self.last_eval[1] if self.last_eval else None)
+        return False
+
+    def evaluate(self) -> None:
+        t = time.perf_counter()
+        returns = self.evaluator(self.algo.policy(), self.device, self.run_cfg.eval.deterministic)
+        self.algo.evaluated(returns)
+        self.eval_time += time.perf_counter() - t
+        result = (self.algo.env_steps, float(returns.mean()), float(returns.std()))
+        self.logger.scalars({"eval/return_mean": result[1], "eval/return_std": result[2]}, result[0])
+        self.history["evals"].append(result)
+        if self.history["best"] is None or result[1] > self.history["best"][1]:
+            self.history["best"] = result
+        self.last_eval = result
+
+    def wall_s(self) -> float:
+        return self.history["wall_s"] + time.perf_counter() - self.t0
+
+    def save(self) -> None:
+        # logs first: a SIGKILL after this loses nothing the checkpoint holds
+        self.logger.flush()
+        history_now = dict(self.history, wall_s=self.wall_s())
+        save_checkpoint(
+            self.run_dir, checkpoint_state(self.run_cfg, self.algo, self.envs, {"history": history_now})
+        )
+
+    def finish(self) -> float:
+        """summary.json, the HParams entry and the closing line."""
+        run, algo, last_eval, best = self.run_cfg, self.algo, self.last_eval, self.history["best"]
+        wall_s = self.wall_s()
+        summary = {
+            "algo": run.algo.name,
+            "env": run.env.id,
+            "seed": run.seed,
+            "device": str(self.device),
+            "env_steps": algo.env_steps,
+            "iterations": algo.iteration,
+            "wall_s": round(wall_s, 3),
+            "sps": round(self.sps(), 1),
+            "eval_return_mean": last_eval[1],
+            "eval_return_std": last_eval[2],
+            "eval_episodes": run.eval.episodes,
+            "best_eval_return_mean": best[1],
+            "best_eval_step": best[0],
+            "stop_return": run.stop_return,
+            "stopped_early": self.stopped_early,
+            **algo.finish(self.run_dir),
+        }
+        metrics = {"hparams/eval_return_mean": last_eval[1], "hparams/best_eval_return_mean": best[1]}
+        self.logger.hparams(asdict(run), metrics, algo.env_steps)
+        self.logger.close()
+        write_summary(self.run_dir, summary)
+        print(
+            f"rlrun: done: {algo.env_steps} steps in {wall_s:.1f}s; evaluation return "
+            f"{last_eval[1]:.2f} +- {last_eval[2]:.2f} over {run.eval.episodes} episodes",
+            flush=True,
+        )
+        return last_eval[1]

@@ -12,8 +12,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rlrun.config import parse_config, register_configs
-from rlrun.errors import Interrupted, describe_error
+from rlrun.config import describe_error, parse_config, register_configs
+from rlrun.errors import Interrupted
 from rlrun.rundir import ERROR_FILE
 
 register_configs()

@@ -32,7 +32,7 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent
 
 # PPO on the torch backend: many envs, short rollouts, few large minibatches, a high learning
-# rate; the whole loop is tensors on one device (README, "Speed")
+# rate; the whole loop is tensors on one device (docs/environments.md, docs/benchmarks.md)
 PPO_TORCH = [
     "algo=ppo", "env=CartPole", "env.backend=torch", "env.num_envs=64", "algo.N=2048", "algo.K=4",
     "algo.S=4", "algo.lr=0.02", "algo.hidden=[32,32]", "algo.gae_lambda=0.9", "total_steps=150000",
@@ -182,7 +182,7 @@ def main() -> None:
         sys.path.insert(0, str(SCRIPTS))
         from bench_envs import format_rate, raw_steps_per_second
 
-        from rlrun.config import TORCH_ENV_IDS
+        from rlrun.schema import TORCH_ENV_IDS
 
         sizes = [int(n) for n in args.env_sizes.split(",")]
         print(f"{'raw env steps/s':<28}" + "".join(f"{n:>18}" for n in sizes) + "   (best / median block)")

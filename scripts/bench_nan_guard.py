@@ -12,11 +12,11 @@ import time
 import torch
 
 import rlrun.algos.ppo as ppo_module
-from rlrun.algos.ppo import PPO
-from rlrun.config import EnvConfig, PPOConfig
+from rlrun.algos.ppo import PPO, PPOConfig
 from rlrun.envs import make_vector_env
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic
+from rlrun.schema import EnvConfig
 
 
 def main() -> None:

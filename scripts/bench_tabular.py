@@ -23,10 +23,10 @@ import scipy.sparse
 import torch
 
 import rlrun.envs  # noqa: F401  (registers rlrun/RandomMDP-v0)
-from rlrun.algos.pi import PolicyIteration
-from rlrun.algos.vi import ValueIteration
-from rlrun.config import FrozenLakeEnvConfig, PIConfig, RandomMDPEnvConfig, VIConfig
+from rlrun.algos.pi import PIConfig, PolicyIteration
+from rlrun.algos.vi import ValueIteration, VIConfig
 from rlrun.envs.tabular import tabular_model
+from rlrun.schema import FrozenLakeEnvConfig, RandomMDPEnvConfig
 
 GAMMA, TOL = 0.99, 1e-10
 MODELS = {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The checks that need a GPU, as one script for a lent GPU machine (no network there: the
-# dependencies travel as wheels in .whl/, see README "Development"). Usage:
+# dependencies travel as wheels in .whl/, see docs/benchmarks.md "On a GPU"). Usage:
 #   bash scripts/device_check.sh [cuda|cpu] [seeds]
 # Logs go to $OUT (or /tmp/device_check). Each part has its own time limit and the script goes
 # on after a failure, so a partial run still reports what it reached.

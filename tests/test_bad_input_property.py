@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf
 
-from rlrun.config import parse_config, register_configs
-from rlrun.errors import describe_error, is_user_error
+from rlrun.config import describe_error, is_user_error, parse_config, register_configs
 
 NUMERIC_KEYS = {
     # key: (type, predicate that holds for every *allowed* value)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from rlrun import bellman
-from rlrun.config import FrozenLakeEnvConfig
 from rlrun.envs.tabular import tabular_model
+from rlrun.schema import FrozenLakeEnvConfig
 
 # Two states, two actions; row s * 2 + a of P is P[s, a, :]; missing mass = the episode ends.
 #   s0, a0: reward 1, to s0 or s1 with 1/2 each        s0, a1: reward 0, to s1

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlrun.config import EnvConfig
 from rlrun.envs import make_vector_env
 from rlrun.nets import ActorCritic
 from rlrun.rollout import Collector
+from rlrun.schema import EnvConfig
 
 
 def test_truncation_bootstraps_from_the_final_observation_and_termination_is_kept_apart():

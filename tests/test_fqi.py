@@ -8,9 +8,8 @@ import pytest
 import torch
 from conftest import assert_one_line_error, rlrun, summary
 
-from rlrun.algos.fqi import epsilon, td_targets
+from rlrun.algos.fqi import FQIConfig, epsilon, td_targets
 from rlrun.collect import collect, compose_run
-from rlrun.config import FQIConfig
 from rlrun.errors import ConfigError
 from rlrun.nets import QTable
 from rlrun.replay import ReplayBuffer, load_dataset, save_dataset

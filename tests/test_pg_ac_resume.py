@@ -5,8 +5,10 @@ import pytest
 import torch
 from conftest import summary
 
-from rlrun.config import ACConfig, DeviceConfig, EnvConfig, EvalConfig, PGConfig, RunConfig
+from rlrun.algos.ac import ACConfig
+from rlrun.algos.pg import PGConfig
 from rlrun.runner import train
+from rlrun.schema import DeviceConfig, EnvConfig, EvalConfig, RunConfig
 
 
 def config(algo, total_steps: int) -> RunConfig:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from rlrun.algos.pg import PG
-from rlrun.config import EnvConfig, PGConfig
+from rlrun.algos.pg import PG, PGConfig
 from rlrun.envs import make_vector_env
 from rlrun.nets import ActorCritic
 from rlrun.rollout import Collector, Rollout, discounted_returns, n_step_targets, trajectory_returns
+from rlrun.schema import EnvConfig
 
 
 def column(*values, dtype=torch.float32):

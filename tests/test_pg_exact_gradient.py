@@ -11,10 +11,10 @@ import gymnasium as gym
 import pytest
 import torch
 
-from rlrun.algos.pg import PG
-from rlrun.config import EnvConfig, PGConfig
+from rlrun.algos.pg import PG, PGConfig
 from rlrun.envs import make_vector_env
 from rlrun.nets import ActorCritic
+from rlrun.schema import EnvConfig
 
 NUM_ENVS = 64
 BATCHES = 40  # of N = 1024 trajectories each

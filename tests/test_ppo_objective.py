@@ -49,8 +49,7 @@ def test_value_loss_plain_and_clipped():
 def test_clip_and_lr_decay_linearly_over_the_run_when_annealed(anneal_clip):
     import gymnasium as gym
 
-    from rlrun.algos.ppo import PPO
-    from rlrun.config import PPOConfig
+    from rlrun.algos.ppo import PPO, PPOConfig
     from rlrun.envs.torch_envs import make_torch_env
     from rlrun.nets import ActorCritic
 

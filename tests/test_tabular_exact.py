@@ -10,8 +10,9 @@ import torch
 from hydra import compose, initialize_config_module
 
 import rlrun.envs  # noqa: F401  (registers rlrun/RandomMDP-v0 and rlrun/GridWorld-v0)
-from rlrun.config import TABULAR_ENVS, parse_config, register_configs
+from rlrun.config import parse_config, register_configs
 from rlrun.runner import make_algorithm
+from rlrun.schema import TABULAR_ENVS
 
 ENVS = list(TABULAR_ENVS.values())
 GAMMA = 0.99

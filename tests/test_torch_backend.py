@@ -79,8 +79,8 @@ def test_bad_backend_input_is_one_line(override, expected, tmp_path):
 
 
 def test_the_config_lists_exactly_the_torch_native_envs():
-    from rlrun.config import TORCH_ENV_IDS
     from rlrun.envs.torch_envs import TORCH_ENVS
+    from rlrun.schema import TORCH_ENV_IDS
 
     assert set(TORCH_ENV_IDS) == set(TORCH_ENVS)
 

@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from rlrun.bellman import expected_episode_return
-from rlrun.config import FrozenLakeEnvConfig
 from rlrun.envs.tabular import TabularModel, tabular_model
 from rlrun.envs.torch_envs import TORCH_ENVS, TorchVectorEnv, make_tabular_sample_env, make_torch_env
 from rlrun.errors import ConfigError
+from rlrun.schema import FrozenLakeEnvConfig
 
 torch.set_num_threads(1)  # the test machine is shared; one thread is also the fastest here
 

@@ -9,11 +9,12 @@ import torch
 from hydra import compose, initialize_config_module
 
 from rlrun.algos.on_policy import ExactValueError
-from rlrun.config import EnvConfig, parse_config, register_configs
+from rlrun.config import parse_config, register_configs
 from rlrun.envs import make_vector_env
 from rlrun.envs.tabular import tabular_model
 from rlrun.nets import ActorCritic
 from rlrun.runner import make_algorithm
+from rlrun.schema import EnvConfig
 
 GAMMA = 0.9
 

@@ -12,8 +12,8 @@ import torch
 from hydra import compose, initialize_config_module
 
 import rlrun.envs  # noqa: F401  (registers rlrun/GridWorld-v0)
-from rlrun.algos.vi import ValueIteration
-from rlrun.config import VIConfig, parse_config, register_configs
+from rlrun.algos.vi import ValueIteration, VIConfig
+from rlrun.config import parse_config, register_configs
 from rlrun.envs.tabular import TabularModel
 from rlrun.runner import make_algorithm
 

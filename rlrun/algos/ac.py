@@ -14,15 +14,19 @@ V_hat after it; a truncation (a time limit) bootstraps from V_hat of the true fi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import gymnasium as gym
 import torch
 
-from rlrun.algos.on_policy import ExactValueError, OnPolicyAlgorithm
-from rlrun.config import ACConfig, RunConfig
+from rlrun.algos.base import Build
+from rlrun.algos.on_policy import OnPolicyAlgorithm, check_actor_critic, explained_variance
+from rlrun.diagnostics import ExactValueError
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
 from rlrun.optim import FlatAdam
-from rlrun.rollout import Collector, n_step_targets
+from rlrun.rollout import n_step_targets
+from rlrun.schema import AlgoSpec, EnvConfig, check_batch_per_env, require
 
 
 class AC(OnPolicyAlgorithm):
@@ -37,13 +41,9 @@ class AC(OnPolicyAlgorithm):
         seed: int,
         value_check: ExactValueError | None = None,
     ):
-        self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
+        super().__init__(cfg, envs, agent, device, seed, value_check)
         self.actor_optimizer, self.critic_optimizer = agent.optimizers(cfg.lr, cfg.critic_lr)
-        self.value_check = value_check  # on a tabular env: diagnostics/value_error
-        self.collector = Collector(envs, agent, device, seed)
         self.steps_per_env = cfg.N // envs.num_envs
-        self.iteration = 0
-        self.env_steps = 0
 
     def targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """y = r + gamma V_hat_phi(s') (n-step), with the critic as it is now."""
@@ -115,15 +115,49 @@ class AC(OnPolicyAlgorithm):
         # 5. theta <- theta + alpha grad J(theta)
         self.actor_optimizer.step()
 
-        var = y.var()
-        metrics["diagnostics/explained_variance"] = (
-            (1 - (y - values).var() / var).item() if var > 0 else float("nan")
-        )
+        metrics["diagnostics/explained_variance"] = explained_variance(values, y)
         metrics.update(self.value_error(steps_before))  # tabular envs only
         return metrics
 
 
-def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> AC:
-    agent = make_agent(run.algo, envs).to(device)
-    check = ExactValueError.for_env(run.env, envs, run.algo.gamma, device)
-    return AC(run.algo, envs, agent, device, run.seed, check)
+# ---------------------------------------------------------------------------- config and builder
+
+
+@dataclass
+class ACConfig:
+    name: str = "ac"
+    N: int = 40  # transitions per update (= env.num_envs x steps per env)
+    n_steps: int = 5  # targets look n steps ahead (1: the lecture's r + gamma V(s')); <= N / num_envs
+    S: int = 1  # critic gradient steps per update
+    lr: float = 7e-4  # Adam learning rate of the policy (alpha)
+    critic_lr: float = 7e-4  # Adam learning rate of V_hat_phi
+    gamma: float = 0.99
+    ent_coef: float = 0.0  # weight of the entropy bonus in the policy step
+    norm_adv: bool = False  # normalise A_hat over each batch
+    max_grad_norm: float | None = 0.5  # clip both gradients' norms (null: no clipping)
+    shared: bool = False  # one MLP body under the policy and value heads
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_log_std: float = 0.0  # Gaussian policies only
+
+
+def check(cfg: ACConfig, env: EnvConfig) -> None:
+    check_actor_critic(cfg)
+    check_batch_per_env(cfg.N, env)
+    steps = cfg.N // env.num_envs
+    require(
+        1 <= cfg.n_steps <= steps,
+        "algo.n_steps",
+        f"must be in [1, algo.N/env.num_envs={steps}] (targets look ahead within a batch), got {cfg.n_steps}",
+    )
+
+
+def make(cfg: ACConfig, build: Build) -> AC:
+    agent = make_agent(cfg, build.envs).to(build.device)
+    check = ExactValueError.for_env(build.tabular_model, build.envs, cfg.gamma)
+    return AC(cfg, build.envs, agent, build.device, build.seed, check)
+
+
+SPEC = AlgoSpec("ac", ACConfig, check, make)

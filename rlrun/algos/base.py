@@ -1,12 +1,14 @@
 """What the runner's loop needs from an algorithm; the loop itself (evaluation schedule, logging,
 checkpoints, signals, summary) lives once, in rlrun/runner.py.
 
-Each algorithm module exposes `make(run, envs, device) -> Algorithm`. `envs` is the training
-vector env, or None for the tabular algorithms (vi, pi), which work on a model instead.
+Each algorithm module defines `SPEC` (rlrun.schema.AlgoSpec): its config class, its checks and
+its builder `make(config, build) -> Algorithm`, where `build` holds what the runner made for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +24,18 @@ class Policy(Protocol):
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor: ...
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class Build:
+    """What a builder gets besides its own config."""
+
+    envs: Any  # the training vector env; None for the planners (vi, pi), which use the model
+    device: torch.device
+    total_steps: int
+    seed: int
+    # the env's tabular model (P, R), made on demand; None when the env has none
+    tabular_model: Callable[[], Any] | None = None
 
 
 class Algorithm:

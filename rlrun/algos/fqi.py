@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrun.algos.base import Algorithm
-from rlrun.config import FQIConfig, RunConfig
+from rlrun.algos.base import Algorithm, Build
 from rlrun.errors import ConfigError, check_finite, check_finite_rows
 from rlrun.nets import QFunction, QNetwork, QTable
 from rlrun.optim import FlatAdam, FlatParameters
 from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
 from rlrun.rollout import TransitionCollector
+from rlrun.schema import (
+    ACTIVATIONS,
+    AlgoSpec,
+    EnvConfig,
+    check_batch_per_env,
+    check_choice,
+    check_gamma,
+    check_network,
+    check_optional_positive,
+    check_positive,
+    check_unit_interval,
+    require,
+)
+from rlrun.schema import check_finite as check_finite_config
 
 DATASET_FILE = "dataset.npz"
 
@@ -237,8 +251,8 @@ def make_q_function(cfg: FQIConfig, obs_space: gym.Space, num_actions: int) -> Q
     return QNetwork(obs_space, num_actions, list(cfg.hidden), cfg.activation, cfg.normalize_obs)
 
 
-def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> FQI:
-    cfg: FQIConfig = run.algo
+def make(cfg: FQIConfig, build: Build) -> FQI:
+    envs, device = build.envs, build.device
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     q = make_q_function(cfg, obs_space, int(act_space.n)).to(device)
     if cfg.dataset is not None:
@@ -247,4 +261,55 @@ def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> FQ
         buffer.add(data)
     else:
         buffer = ReplayBuffer.for_space(cfg.buffer_size, obs_space, device)
-    return FQI(cfg, envs, q, buffer, device, run.total_steps, run.seed)
+    return FQI(cfg, envs, q, buffer, device, build.total_steps, build.seed)
+
+
+# ---------------------------------------------------------------------------- config
+
+
+@dataclass
+class FQIConfig:
+    name: str = "fqi"
+    N: int = 256  # transitions collected per round (= env.num_envs x steps per env)
+    K: int = 1  # target computations per round (each freezes phi for its targets)
+    S: int = 128  # gradient steps per target computation (a table is fitted exactly instead)
+    batch_size: int = 64
+    buffer_size: int = 100_000
+    learning_starts: int = 1000  # transitions collected with random actions before the first fit
+    lr: float = 1e-3
+    anneal_lr: bool = False
+    gamma: float = 0.99
+    loss: str = "mse"  # mse | huber
+    double_q: bool = False
+    collect: str = "epsilon_greedy"  # random | epsilon_greedy
+    eps_start: float = 1.0
+    eps_end: float = 0.05
+    eps_fraction: float = 0.1  # of total_steps, over which epsilon decays linearly
+    max_grad_norm: float | None = 10.0
+    q_function: str = "auto"  # auto | mlp | table
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    activation: str = "relu"
+    normalize_obs: bool = False  # standardise Q's inputs by the store's mean/std, fixed at the first fit
+    dataset: str | None = None  # offline: train from this .npz and never step the env
+    save_dataset: bool = False  # write the replay store to RUN_DIR/dataset.npz at the end
+
+
+def check(cfg: FQIConfig, env: EnvConfig) -> None:
+    check_finite_config(cfg, "algo.")
+    check_positive(cfg, "N", "K", "S", "batch_size", "buffer_size")
+    require(cfg.learning_starts >= 0, "algo.learning_starts", f"must be >= 0, got {cfg.learning_starts}")
+    check_positive(cfg, "lr")
+    check_gamma(cfg)
+    check_unit_interval(cfg, "eps_start", "eps_end")
+    require(0 < cfg.eps_fraction <= 1, "algo.eps_fraction", f"must be in (0, 1], got {cfg.eps_fraction}")
+    check_optional_positive(cfg, "max_grad_norm")
+    check_choice(cfg, "loss", ("mse", "huber"))
+    check_choice(cfg, "collect", ("random", "epsilon_greedy"))
+    check_choice(cfg, "q_function", ("auto", "mlp", "table"))
+    check_choice(cfg, "activation", ACTIVATIONS)
+    check_network(cfg)
+    if cfg.dataset is None:
+        check_batch_per_env(cfg.N, env)
+
+
+SPEC = AlgoSpec("fqi", FQIConfig, check, make)

@@ -17,14 +17,18 @@ the returns from V_hat_phi(final observation); a termination ends them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import gymnasium as gym
 import torch
 
-from rlrun.algos.on_policy import ExactValueError, OnPolicyAlgorithm
-from rlrun.config import PGConfig, RunConfig
+from rlrun.algos.base import Build
+from rlrun.algos.on_policy import OnPolicyAlgorithm, check_actor_critic, explained_variance
+from rlrun.diagnostics import ExactValueError
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
-from rlrun.rollout import Collector, Rollout, discounted_returns, gae, n_step_targets, trajectory_returns
+from rlrun.rollout import Rollout, discounted_returns, gae, n_step_targets, trajectory_returns
+from rlrun.schema import AlgoSpec, EnvConfig, check_choice, require
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -43,12 +47,8 @@ class PG(OnPolicyAlgorithm):
         seed: int,
         value_check: ExactValueError | None = None,
     ):
-        self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
+        super().__init__(cfg, envs, agent, device, seed, value_check)
         self.actor_optimizer, self.critic_optimizer = agent.optimizers(cfg.lr, cfg.critic_lr)
-        self.value_check = value_check  # on a tabular env: diagnostics/value_error
-        self.collector = Collector(envs, agent, device, seed)
-        self.iteration = 0
-        self.env_steps = 0
 
     # ------------------------------------------------------------------ the estimator's pieces
 
@@ -152,10 +152,7 @@ class PG(OnPolicyAlgorithm):
         if cfg.baseline == "value":
             metrics["losses/value"] = self.fit_critic(batch)
             targets, values = self.value_targets(batch)[batch.valid], batch.values[batch.valid]
-            var = targets.var() if len(targets) > 1 else torch.tensor(0.0)
-            metrics["diagnostics/explained_variance"] = (
-                (1 - (targets - values).var() / var).item() if var > 0 else float("nan")
-            )
+            metrics["diagnostics/explained_variance"] = explained_variance(values, targets)
             metrics.update(self.value_error(steps_before))  # tabular envs only
         metrics["diagnostics/valid_fraction"] = batch.valid.float().mean().item()
         return metrics
@@ -164,8 +161,47 @@ class PG(OnPolicyAlgorithm):
         self.collector.resets = 0  # fresh envs: seed them again
 
 
-def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> PG:
-    agent = make_agent(run.algo, envs).to(device)
-    with_critic = run.algo.baseline == "value"  # without a critic there is nothing to check
-    check = ExactValueError.for_env(run.env, envs, run.algo.gamma, device) if with_critic else None
-    return PG(run.algo, envs, agent, device, run.seed, check)
+# ---------------------------------------------------------------------------- config and builder
+
+
+@dataclass
+class PGConfig:
+    name: str = "pg"
+    N: int = 16  # trajectories sampled per update
+    S: int = 10  # critic gradient steps per update (baseline=value)
+    lr: float = 3e-3  # Adam learning rate of the policy (alpha)
+    critic_lr: float = 3e-3  # Adam learning rate of V_hat_phi
+    gamma: float = 0.99
+    reward_to_go: bool = True  # Q_hat_t = sum_{t'>=t} (true) or the whole-trajectory return (false)
+    baseline: str = "value"  # none | mean (of the batch's Q_hat) | value (a fitted V_hat_phi(s))
+    value_target: str = "mc"  # the critic's regression target: mc (returns) | bootstrap (r + gamma V(s'))
+    gae_lambda: float | None = None  # A_hat by GAE(lambda) instead of Q_hat - V_hat (baseline=value)
+    norm_adv: bool = True  # normalise the weights of grad log pi over each batch
+    ent_coef: float = 0.0
+    max_grad_norm: float | None = None  # clip the policy gradient's norm (null: no clipping)
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_log_std: float = 0.0  # Gaussian policies only
+
+
+def check(cfg: PGConfig, env: EnvConfig) -> None:
+    check_actor_critic(cfg)
+    check_choice(cfg, "baseline", ("none", "mean", "value"))
+    check_choice(cfg, "value_target", ("mc", "bootstrap"))
+    if cfg.gae_lambda is not None:
+        lam = cfg.gae_lambda
+        require(0 <= lam <= 1, "algo.gae_lambda", f"must be in [0, 1] or null, got {lam}")
+        require(cfg.baseline == "value", "algo.gae_lambda", "needs algo.baseline=value (GAE needs V_hat)")
+        require(cfg.reward_to_go, "algo.gae_lambda", "needs algo.reward_to_go=true (GAE sums from t on)")
+
+
+def make(cfg: PGConfig, build: Build) -> PG:
+    agent = make_agent(cfg, build.envs).to(build.device)
+    with_critic = cfg.baseline == "value"  # without a critic there is nothing to check
+    check = ExactValueError.for_env(build.tabular_model, build.envs, cfg.gamma) if with_critic else None
+    return PG(cfg, build.envs, agent, build.device, build.seed, check)
+
+
+SPEC = AlgoSpec("pg", PGConfig, check, make)

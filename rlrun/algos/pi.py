@@ -11,13 +11,21 @@ iterations.
 
 from __future__ import annotations
 
-import gymnasium as gym
-import torch
+from dataclasses import dataclass
 
 from rlrun import bellman
+from rlrun.algos.base import Build
 from rlrun.algos.tabular_base import TabularAlgorithm
-from rlrun.config import PIConfig, RunConfig
-from rlrun.envs.tabular import TabularModel, tabular_model
+from rlrun.envs.tabular import TabularModel
+from rlrun.schema import (
+    AlgoSpec,
+    EnvConfig,
+    check_finite,
+    check_gamma,
+    check_needs_model,
+    check_positive,
+    require,
+)
 
 
 class PolicyIteration(TabularAlgorithm):
@@ -41,6 +49,28 @@ class PolicyIteration(TabularAlgorithm):
         return self.step_done(metrics, converged)
 
 
-def make(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> PolicyIteration:
-    model = tabular_model(run.env, device)
-    return PolicyIteration(run.algo, model, run.total_steps)
+# ---------------------------------------------------------------------------- config and builder
+
+
+@dataclass
+class PIConfig:
+    name: str = "pi"
+    gamma: float = 0.99
+    S: int = 0  # evaluation sweeps per iteration; 0: exact policy evaluation by a linear solve
+    K: int = 10_000  # iteration cap (one iteration = evaluate, then improve)
+    tol: float = 1e-10  # with S > 0: stop only once the Bellman residual is also below tol
+
+
+def check(cfg: PIConfig, env: EnvConfig) -> None:
+    check_finite(cfg, "algo.")
+    check_needs_model("pi", env)
+    check_gamma(cfg)
+    require(cfg.S >= 0, "algo.S", f"must be >= 0 (0: exact evaluation), got {cfg.S}")
+    check_positive(cfg, "K", "tol")
+
+
+def make(cfg: PIConfig, build: Build) -> PolicyIteration:
+    return PolicyIteration(cfg, build.tabular_model(), build.total_steps)
+
+
+SPEC = AlgoSpec("pi", PIConfig, check, make, tabular=True)

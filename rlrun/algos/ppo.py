@@ -10,15 +10,29 @@ repeat:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import gymnasium as gym
 import torch
 
-from rlrun.algos.on_policy import OnPolicyAlgorithm
-from rlrun.config import PPOConfig, RunConfig
+from rlrun.algos.base import Build
+from rlrun.algos.on_policy import OnPolicyAlgorithm, explained_variance
 from rlrun.errors import check_finite_rows
 from rlrun.nets import ActorCritic, make_agent
-from rlrun.optim import FlatAdam, FlatParameters
-from rlrun.rollout import Collector, gae
+from rlrun.optim import FlatAdam, FlatParameters, linear_decay
+from rlrun.rollout import gae
+from rlrun.schema import (
+    AlgoSpec,
+    EnvConfig,
+    check_batch_per_env,
+    check_finite,
+    check_gamma,
+    check_network,
+    check_optional_positive,
+    check_positive,
+    check_unit_interval,
+    require,
+)
 
 
 def clipped_surrogate(
@@ -65,20 +79,17 @@ class PPO(OnPolicyAlgorithm):
         total_steps: int,
         seed: int,
     ):
-        self.cfg, self.envs, self.agent, self.device = cfg, envs, agent, device
+        super().__init__(cfg, envs, agent, device, seed)
         self.optimizer = FlatAdam(FlatParameters(agent), lr=cfg.lr, eps=1e-5)
-        self.collector = Collector(envs, agent, device, seed)
         self.steps_per_env = cfg.N // envs.num_envs
         self.num_iterations = -(-total_steps // cfg.N)  # ceil: the last batch may pass total_steps
-        self.iteration = 0
-        self.env_steps = 0
 
     def iterate(self) -> dict[str, float]:
         cfg = self.cfg
-        remaining = 1 - self.iteration / self.num_iterations  # of the run's iterations, before this one
+        done = self.iteration / self.num_iterations  # of the run's iterations, before this one
         if cfg.anneal_lr:
-            self.optimizer.lr = cfg.lr * remaining
-        clip = cfg.clip * remaining if cfg.anneal_clip else cfg.clip
+            self.optimizer.lr = linear_decay(cfg.lr, done)
+        clip = linear_decay(cfg.clip, done) if cfg.anneal_clip else cfg.clip
 
         # 1. collect N transitions with the current policy
         self.agent.eval()
@@ -137,15 +148,55 @@ class PPO(OnPolicyAlgorithm):
         metrics = dict(zip(tags, stats.mean(0).tolist(), strict=True))
         metrics["charts/learning_rate"] = self.optimizer.lr
         metrics["charts/clip"] = clip
-        var_returns = flat["returns"].var()
-        metrics["diagnostics/explained_variance"] = (
-            (1 - (flat["returns"] - flat["values"]).var() / var_returns).item()
-            if var_returns > 0
-            else float("nan")
-        )
+        metrics["diagnostics/explained_variance"] = explained_variance(flat["values"], flat["returns"])
         return metrics
 
 
-def make(run: RunConfig, envs: gym.vector.VectorEnv, device: torch.device) -> PPO:
-    agent = make_agent(run.algo, envs).to(device)
-    return PPO(run.algo, envs, agent, device, run.total_steps, run.seed)
+# ---------------------------------------------------------------------------- config and builder
+
+
+@dataclass
+class PPOConfig:
+    name: str = "ppo"
+    N: int = 2048  # transitions collected per iteration (= env.num_envs x steps per env)
+    K: int = 10  # epochs over each batch
+    S: int = 32  # minibatches per epoch
+    lr: float = 3e-4
+    anneal_lr: bool = True  # linear decay of lr to 0 over total_steps
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2  # epsilon of the clipped surrogate
+    anneal_clip: bool = False  # linear decay of clip to 0 over total_steps (RL Zoo's lin_0.2)
+    clip_vloss: bool = False
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None  # stop an iteration's epochs early once approx-KL exceeds it
+    norm_adv: bool = True
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    init_log_std: float = 0.0  # Gaussian policies only
+
+
+def check(cfg: PPOConfig, env: EnvConfig) -> None:
+    check_finite(cfg, "algo.")
+    check_positive(cfg, "N", "K", "S", "lr", "max_grad_norm")
+    check_gamma(cfg)
+    check_unit_interval(cfg, "gae_lambda")
+    require(0 < cfg.clip < 1, "algo.clip", f"must be in (0, 1), got {cfg.clip}")
+    require(cfg.vf_coef >= 0, "algo.vf_coef", f"must be >= 0, got {cfg.vf_coef}")
+    require(cfg.ent_coef >= 0, "algo.ent_coef", f"must be >= 0, got {cfg.ent_coef}")
+    check_optional_positive(cfg, "target_kl")
+    check_network(cfg)
+    check_batch_per_env(cfg.N, env)
+    require(cfg.N % cfg.S == 0, "algo.S", f"must divide algo.N={cfg.N} into equal minibatches, got {cfg.S}")
+
+
+def make(cfg: PPOConfig, build: Build) -> PPO:
+    agent = make_agent(cfg, build.envs).to(build.device)
+    return PPO(cfg, build.envs, agent, build.device, build.total_steps, build.seed)
+
+
+SPEC = AlgoSpec("ppo", PPOConfig, check, make)

@@ -16,13 +16,13 @@ Each iteration is one backup of all states at once on the model's device (rlrun.
 
 from __future__ import annotations
 
-import gymnasium as gym
-import torch
+from dataclasses import dataclass
 
 from rlrun import bellman
+from rlrun.algos.base import Build
 from rlrun.algos.tabular_base import TabularAlgorithm
-from rlrun.config import RunConfig, VIConfig
-from rlrun.envs.tabular import TabularModel, tabular_model
+from rlrun.envs.tabular import TabularModel
+from rlrun.schema import AlgoSpec, EnvConfig, check_finite, check_gamma, check_needs_model, check_positive
 
 
 class ValueIteration(TabularAlgorithm):
@@ -53,6 +53,26 @@ class ValueIteration(TabularAlgorithm):
         return self.step_done(metrics, converged)
 
 
-def make(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> ValueIteration:
-    model = tabular_model(run.env, device)
-    return ValueIteration(run.algo, model, run.total_steps)
+# ---------------------------------------------------------------------------- config and builder
+
+
+@dataclass
+class VIConfig:
+    name: str = "vi"
+    gamma: float = 0.99
+    tol: float = 1e-10  # stop once the residual max|V_new - V| < tol, no value turned non-zero, pi stable
+    K: int = 100_000  # iteration cap (one iteration = one Bellman sweep over all states)
+
+
+def check(cfg: VIConfig, env: EnvConfig) -> None:
+    check_finite(cfg, "algo.")
+    check_needs_model("vi", env)
+    check_gamma(cfg)
+    check_positive(cfg, "tol", "K")
+
+
+def make(cfg: VIConfig, build: Build) -> ValueIteration:
+    return ValueIteration(cfg, build.tabular_model(), build.total_steps)
+
+
+SPEC = AlgoSpec("vi", VIConfig, check, make, tabular=True)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import gymnasium as gym
 
-from rlrun.config import EnvConfig
 from rlrun.errors import ConfigError
+from rlrun.schema import EnvConfig
 
 
 def resolve_env_id(env: EnvConfig) -> str:

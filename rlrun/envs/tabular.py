@@ -19,9 +19,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlrun.config import EnvConfig
 from rlrun.envs.gym import make_env
 from rlrun.errors import ConfigError
+from rlrun.schema import EnvConfig
 
 # P is stored dense when it is small or at least this dense (small dense products are faster than
 # sparse ones), else as sparse CSR

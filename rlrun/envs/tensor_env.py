@@ -64,37 +64,6 @@ def next_observations(obs: torch.Tensor, info: dict) -> torch.Tensor:
     return torch.where(ended, info["final_obs"], obs)
 
 
-def make_envs(
-    env: Any, num_envs: int, device: torch.device, wrap_first: Any = None, backend: str | None = None
-) -> Any:
-    """The vector env of an env config, of its backend (or `backend`): a torch-native batched env
-    on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium."""
-    from rlrun.envs.gym import make_vector_env
-
-    if (backend or env.backend) == "torch":
-        from rlrun.config import TABULAR_ENVS
-        from rlrun.envs.torch_envs import make_tabular_sample_env, make_torch_env
-
-        if env.id in TABULAR_ENVS:  # s' sampled from the model's P[s, a]; reward: R[s, a]
-            from rlrun.envs.tabular import tabular_model
-
-            _check_no_randomize(env)
-            return make_tabular_sample_env(
-                tabular_model(env, device), num_envs, device, env.max_episode_steps
-            )
-
-        randomize = {name: tuple(bounds) for name, bounds in env.randomize.items()}
-        return make_torch_env(
-            env.id,
-            num_envs,
-            device,
-            max_episode_steps=env.max_episode_steps,
-            randomize=randomize,
-            **env.kwargs,
-        )
-    return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first)
-
-
 class NormalizeReward:
     """gymnasium's vector NormalizeReward (SAME_STEP mode) for a tensor env: each reward divided by
     the running std of the discounted return, kept per env; statistics in float64 on the device."""
@@ -138,10 +107,3 @@ class NormalizeReward:
         self.accumulated = torch.where(terminated | truncated, 0.0, self.accumulated)
         scaled = (reward / torch.sqrt(var + self.epsilon)).float()
         return obs, scaled, terminated, truncated, info
-
-
-def _check_no_randomize(env: Any) -> None:
-    if env.randomize:
-        from rlrun.errors import ConfigError
-
-        raise ConfigError("env.randomize", f"{env.id} is a tabular model: it has no physical parameters")

@@ -1,0 +1,42 @@
+"""Making the vector env a run trains or evaluates on, from its env config: a torch-native batched
+env on the run's device (env.backend=torch) or a gymnasium vector env, and the reward
+normalisation wrapper of that backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from rlrun.envs.gym import make_vector_env
+from rlrun.envs.tabular import tabular_model
+from rlrun.envs.tensor_env import NormalizeReward
+from rlrun.envs.torch_envs import make_tabular_sample_env, make_torch_env
+from rlrun.errors import ConfigError
+from rlrun.schema import TABULAR_ENVS, EnvConfig
+
+
+def make_envs(
+    env: EnvConfig, num_envs: int, device: torch.device, wrap_first: Any = None, backend: str | None = None
+) -> Any:
+    """The vector env of an env config, of its backend (or `backend`): a torch-native batched env
+    on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium."""
+    if (backend or env.backend) != "torch":
+        return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first)
+    if env.id in TABULAR_ENVS:  # s' sampled from the model's P[s, a]; reward: R[s, a]
+        if env.randomize:
+            raise ConfigError("env.randomize", f"{env.id} is a tabular model: it has no physical parameters")
+        return make_tabular_sample_env(tabular_model(env, device), num_envs, device, env.max_episode_steps)
+    randomize = {name: tuple(bounds) for name, bounds in env.randomize.items()}
+    return make_torch_env(
+        env.id, num_envs, device, max_episode_steps=env.max_episode_steps, randomize=randomize, **env.kwargs
+    )
+
+
+def normalize_reward(envs: Any, gamma: float) -> Any:
+    """Rewards divided by a running std of the discounted return: gymnasium's wrapper, or its
+    tensor twin on the torch backend."""
+    if getattr(envs.unwrapped, "is_tensor_env", False):
+        return NormalizeReward(envs, gamma=gamma)
+    return gym.wrappers.vector.NormalizeReward(envs, gamma=gamma)
