@@ -86,10 +86,9 @@ def test_resuming_mid_run_with_observation_normalisation_is_exact(algo):
     import copy
     import io
 
-    from rlrun.algos.ac import AC
-    from rlrun.algos.pg import PG
-    from rlrun.algos.ppo import PPO
-    from rlrun.config import ACConfig, PGConfig, PPOConfig
+    from rlrun.algos.ac import AC, ACConfig
+    from rlrun.algos.pg import PG, PGConfig
+    from rlrun.algos.ppo import PPO, PPOConfig
     from rlrun.envs.torch_envs import make_torch_env
 
     def build(envs):

@@ -71,10 +71,10 @@ def test_first_minibatch_ratio_is_exactly_one_with_observation_normalisation(env
     # Before any step, theta = theta_old: the update's log pi(a|s) must be the collector's, bit for
     # bit, although the normalisation statistics move from batch to batch.
     from rlrun.algos import ppo as ppo_module
-    from rlrun.algos.ppo import PPO
-    from rlrun.config import EnvConfig, PPOConfig
+    from rlrun.algos.ppo import PPO, PPOConfig
     from rlrun.envs import make_vector_env
     from rlrun.nets import ActorCritic
+    from rlrun.schema import EnvConfig
 
     torch.manual_seed(0)
     envs = make_vector_env(EnvConfig(id=env_id), num_envs=4)
