@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -20,8 +25,10 @@ usage: rlrun <command> [args]
 commands:
   train [KEY=VALUE ...]      train one run (Hydra overrides; `rlrun train --help` lists them)
   train -m [KEY=A,B ...]     a Hydra multirun sweep over the given values
-  eval RUN_DIR [episodes=N] [video=true] [device=cpu|cuda|auto] [seed=S] [env.KEY=VALUE ...]
-                             play a trained run's policy; print mean and std of the return
+  eval RUN_DIR [episodes=N] [video=true] [device=cpu|cuda|auto] [seed=S] [checkpoint=last|best]
+             [env.KEY=VALUE ...]
+                             play a trained run's policy (the last, or the best evaluated one);
+                             print mean and std of the return
                              (env.KEY=VALUE: on changed dynamics, e.g. env.kwargs.length=0.8)
   summarize DIR              a table of the runs below DIR (status, steps, wall time, return),
                              then mean, IQM and 95% bootstrap CI over seeds; also as CSV
@@ -34,7 +41,7 @@ commands:
 
 examples:
   rlrun train algo=ppo env=CartPole
-  rlrun eval outputs/2026-11-25/12-00-00 episodes=20 video=true
+  rlrun eval outputs/2026-11-25/12-00-00-ppo-CartPole-s0 episodes=20 video=true
   rlrun plot outputs/multirun/2026-11-25/12-00-00 group=algo out=curves.png
   tensorboard --logdir outputs
 """
@@ -128,11 +135,13 @@ def train_command(args: list[str]) -> int:
 
 def run_train(args: list[str], full_error: bool) -> int:
     multirun = is_multirun(args)
-    resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
-    if resume and not multirun:
-        args = resume_args(resume[-1], args)
-    sys.argv = ["rlrun train", *args]
+    stop = SignalCatcher(forward_to_workers=multirun and process_launcher(args))
+    stop.install()
+    os.environ[LAUNCHER_PID] = str(os.getpid())  # a launcher's worker processes watch this one
     try:
+        if not multirun:
+            args = single_run_args(args)
+        sys.argv = ["rlrun train", *args]
         from rlrun import train
 
         train.captured_errors = None if multirun else []
@@ -143,15 +152,128 @@ def run_train(args: list[str], full_error: bool) -> int:
         print(f"rlrun: {err}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print("rlrun: interrupted; the last checkpoint and the logs are kept", file=sys.stderr)
+        print(f"rlrun: {stop.stopped_line(multirun)}", file=sys.stderr)
         return 130
     except SystemExit as err:
         return err.code if isinstance(err.code, int) else 1
     except Exception as err:
+        if stop.signum:  # a launcher whose workers were stopped reports their end as an error
+            print(f"rlrun: {stop.stopped_line(multirun)}", file=sys.stderr)
+            return 130
         if full_error:
             raise
         return fail(describe_error(err), 2 if is_user_error(err) else 1)
+    finally:
+        stop.uninstall()
     return 0
+
+
+LAUNCHER_PID = "RLRUN_LAUNCHER_PID"
+
+
+def single_run_args(args: list[str]) -> list[str]:
+    """The checks a single run's dir gets before Hydra touches it, and the task's own writing of the
+    run's config files (hydra.output_subdir=null): a refused run leaves no trace."""
+    from rlrun import rundir
+
+    resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
+    if resume:
+        rundir.check_resume_dir(resume[-1])
+        args = resume_args(resume[-1], args)
+    run_dirs = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    if run_dirs:
+        rundir.check_new_run_dir(run_dirs[-1])
+        if not os.path.exists(run_dirs[-1]):
+            rundir.new_dirs.add(Path(run_dirs[-1]).resolve())
+    if not any(a.startswith("hydra.output_subdir=") for a in args):
+        args = [*args, "hydra.output_subdir=null"]
+    return args
+
+
+def process_launcher(args: list[str]) -> bool:
+    """Whether the sweep's jobs run in worker processes (joblib, submitit, ray), not in this one."""
+    launchers = [a.split("=", 1)[1] for a in args if a.lstrip("+").startswith("hydra/launcher=")]
+    return bool(launchers) and launchers[-1] != "basic"
+
+
+class SignalCatcher:
+    """SIGINT and SIGTERM outside the training loop (which installs its own handler to stop with a
+    checkpoint): a KeyboardInterrupt, reported in one line that says truthfully what is kept. A
+    launcher with worker processes first passes SIGTERM on to them and waits until they have
+    stopped with their checkpoints."""
+
+    def __init__(self, forward_to_workers: bool):
+        self.forward = forward_to_workers
+        self.signum = 0
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self.handle)
+
+    def uninstall(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+        if self.forward:
+            stop_workers(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    def stopped_line(self, multirun: bool) -> str:
+        name = signal.Signals(self.signum).name if self.signum else "an interrupt"
+        if multirun:
+            return f"sweep stopped by {name}; the jobs keep their last checkpoints; {sweep_hint()}"
+        from rlrun import rundir, train
+
+        run_dir = train.current_run_dir
+        if run_dir is not None and (run_dir / rundir.CHECKPOINT).is_file():
+            kept = f"the last checkpoint ({run_dir / rundir.CHECKPOINT}) and the logs are kept"
+            return f"stopped by {name}; {kept}; continue with: rlrun train resume={run_dir}"
+        if run_dir is not None:
+            train.remove_if_new(run_dir)
+        return f"stopped by {name} before the first checkpoint; nothing was saved"
+
+
+def sweep_hint() -> str:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return f"to finish it, run the same command with hydra.sweep.dir={HydraConfig.get().sweep.dir}"
+    except Exception:  # the sweep had not started
+        return "nothing was started"
+
+
+def stop_workers(signum: int, timeout_s: float = 120.0) -> None:
+    """Send signum to this process's children (a launcher's workers) and wait until they exit."""
+    children = child_pids()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+        time.sleep(0.1)
+
+
+def child_pids() -> list[int]:
+    """The live children of this process (from /proc; Linux)."""
+    me, found = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == me:
+                    found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (not exited, not a zombie waiting to be reaped)."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def resume_args(run_dir: str, args: list[str]) -> list[str]:
@@ -176,7 +298,7 @@ def eval_command(args: list[str]) -> None:
     overrides = env_overrides(args[1:])
     options = parse_options(
         [a for a in args[1:] if a not in overrides],
-        {"episodes": int, "video": parse_bool, "device": str, "seed": int},
+        {"episodes": int, "video": parse_bool, "device": str, "seed": int, "checkpoint": str},
     )
     evaluate_run(args[0], env_overrides=overrides, **options)
 

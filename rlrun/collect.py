@@ -14,9 +14,9 @@ from rlrun.config import parse_config
 from rlrun.device import resolve_device
 from rlrun.envs.factory import make_envs
 from rlrun.errors import ConfigError
-from rlrun.play import check_run_dir
 from rlrun.replay import save_dataset
 from rlrun.rollout import TransitionCollector
+from rlrun.rundir import check_run_dir
 from rlrun.schema import DeviceConfig, RunConfig
 
 

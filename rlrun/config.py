@@ -22,6 +22,7 @@ from omegaconf.errors import (
 
 from rlrun.algos import registry
 from rlrun.errors import ConfigError
+from rlrun.rundir import reserve_new_dir, run_name
 from rlrun.schema import (
     ENV_SCHEMAS,
     DeviceConfig,
@@ -36,8 +37,12 @@ from rlrun.schema import (
 
 
 def register_configs() -> None:
-    """Register the schemas in Hydra's ConfigStore at the root, so they are not listed as groups."""
+    """Register the schemas in Hydra's ConfigStore at the root, so they are not listed as groups,
+    and the resolvers that name a run's default dir."""
     from hydra.core.config_store import ConfigStore
+
+    OmegaConf.register_new_resolver("rlrun.run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("rlrun.new_dir", reserve_new_dir, replace=True)
 
     cs = ConfigStore.instance()
     cs.store(name="_run_schema", node=RunConfig)

@@ -9,26 +9,14 @@ import numpy as np
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from rlrun.checkpoint import CHECKPOINT, load_checkpoint
+from rlrun.checkpoint import BEST, load_checkpoint
 from rlrun.config import parse_config
 from rlrun.device import resolve_device
 from rlrun.errors import ConfigError
 from rlrun.evaluate import Evaluator
+from rlrun.rundir import CONFIG, check_run_dir
 from rlrun.runner import make_algorithm
 from rlrun.schema import DeviceConfig
-
-CONFIG = Path(".hydra") / "config.yaml"
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """A run dir with a config and a checkpoint, or a ConfigError saying what is missing."""
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
-        raise ConfigError(
-            "RUN_DIR",
-            f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})",
-        )
-    return run_dir
 
 
 def evaluate_run(
@@ -38,10 +26,16 @@ def evaluate_run(
     device: str = "auto",
     seed: int | None = None,
     env_overrides: list[str] | None = None,
+    checkpoint: str = "last",
 ) -> np.ndarray:
-    """Play `episodes` deterministic episodes of a run's policy; `env_overrides` (Hydra override
-    syntax, env keys only) change its env first, e.g. env.kwargs.length=0.8."""
+    """Play `episodes` deterministic episodes of a run's policy, the last one (checkpoint.pt) or the
+    best evaluated one (best.pt); `env_overrides` (Hydra override syntax, env keys only) change its
+    env first, e.g. env.kwargs.length=0.8."""
     run_dir = check_run_dir(run_dir)
+    if checkpoint not in ("last", "best"):
+        raise ConfigError("checkpoint", f"must be last or best, got {checkpoint!r}")
+    if checkpoint == "best" and not (run_dir / BEST).is_file():
+        raise ConfigError("checkpoint", f"{run_dir} holds no {BEST} (no evaluation has finished yet)")
     if episodes <= 0:
         raise ConfigError("episodes", f"must be > 0, got {episodes}")
     if video and importlib.util.find_spec("moviepy") is None:
@@ -68,11 +62,16 @@ def evaluate_run(
     try:
         algo = make_algorithm(run, evaluator.envs, torch_device)
         algo.load_state_dict(state["algo"])
-        returns = evaluator(algo.policy(), torch_device, deterministic=True)
+        policy, step = algo.policy(), state["algo"]["env_steps"]
+        if checkpoint == "best":
+            best = load_checkpoint(run_dir, map_location=torch_device, name=BEST)
+            policy.load_state_dict(best["policy"])
+            step = best["env_steps"]
+        returns = evaluator(policy, torch_device, deterministic=True)
     finally:
         evaluator.close()
     print(
-        f"rlrun eval: {run.algo.name} on {run.env.id}, step {state['algo']['env_steps']}: return "
+        f"rlrun eval: {run.algo.name} on {run.env.id}, {checkpoint} policy (step {step}): return "
         f"{returns.mean():.2f} +- {returns.std():.2f} over {episodes} episodes"
     )
     if video_dir is not None:

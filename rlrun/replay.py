@@ -118,6 +118,11 @@ def load_dataset(path: str | Path, obs_space: gym.Space, act_space: gym.Space) -
             )
     if n == 0:
         raise ConfigError("algo.dataset", f"{path}: holds no transitions")
+    for key in ("obs", "next_obs", "rewards"):
+        values = data[key]
+        if np.issubdtype(values.dtype, np.number) and not np.isfinite(values).all():
+            row = int(np.flatnonzero(~np.isfinite(values.reshape(n, -1)).all(axis=1))[0])
+            raise ConfigError("algo.dataset", f"{path}: {key} holds NaN or Inf, first at row {row}")
     if isinstance(act_space, gym.spaces.Discrete):
         actions = data["actions"]
         if not np.issubdtype(actions.dtype, np.integer) or actions.min() < 0 or actions.max() >= act_space.n:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import random
 import signal
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import torch
 
 from rlrun.algos import registry
 from rlrun.algos.base import Algorithm, Build
-from rlrun.checkpoint import CHECKPOINT, check_matches, load_checkpoint, save_checkpoint
+from rlrun.checkpoint import BEST, check_matches, load_checkpoint, save_checkpoint
 from rlrun.device import describe, resolve_device
 from rlrun.envs import check_spaces
 from rlrun.envs import state as env_state
@@ -31,7 +31,7 @@ from rlrun.envs.tabular import tabular_model
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.evaluate import Evaluator
 from rlrun.logger import Logger
-from rlrun.rundir import SUMMARY, read_summary, write_summary
+from rlrun.rundir import CHECKPOINT, SUMMARY, check_writable, read_summary, write_summary
 from rlrun.schema import TABULAR_ENVS, RunConfig
 
 
@@ -74,38 +74,34 @@ class StopFlag:
         self.signum = signum
 
 
-def check_writable(run_dir: Path) -> None:
-    """Fail before training, not at the first checkpoint, when the run dir cannot be written."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=run_dir):
-            pass
-    except OSError as err:
-        raise ConfigError("hydra.run.dir", f"cannot write the run dir {run_dir}: {err.strerror}") from None
-
-
-def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
-    """Train as the (checked) config says, writing into run_dir; return the final evaluation mean."""
+def train(
+    run: RunConfig, run_dir: Path, progress: bool = True, on_start: Callable[[], None] | None = None
+) -> float:
+    """Train as the (checked) config says, writing into run_dir; return the final evaluation mean.
+    Every refusal comes before `on_start` (which writes the run's config files) and before anything
+    else is written: a refused run leaves run_dir as it was."""
     device = resolve_device(run.device)
     check_writable(run_dir)
     resume_dir = Path(run.resume) if run.resume else run_dir
     if run.resume and not (resume_dir / CHECKPOINT).is_file():
         raise ConfigError("resume", f"{resume_dir} holds no {CHECKPOINT} to continue from")
 
-    finished = read_summary(run_dir)
-    if finished is not None and finished["env_steps"] >= run.total_steps:
-        # A sweep run again into its dir skips the jobs that are done, reporting their result.
-        print(
-            f"rlrun: already done: {run_dir / SUMMARY} holds {finished['env_steps']} steps, evaluation "
-            f"return {finished['eval_return_mean']:.2f}; nothing to train",
-            flush=True,
-        )
-        return finished["eval_return_mean"]
-
     state = None
     if (resume_dir / CHECKPOINT).is_file():
         state = load_checkpoint(resume_dir, map_location=device)
         check_matches(state, resume_dir / CHECKPOINT, run.algo.name, run.env.id)
+    finished = read_summary(run_dir)
+    if finished is not None:
+        state_like = {"algo_name": finished.get("algo"), "config": {"env": {"id": finished.get("env")}}}
+        check_matches(state_like, run_dir / SUMMARY, run.algo.name, run.env.id)
+        if finished["env_steps"] >= run.total_steps:
+            # A sweep run again into its dir skips the jobs that are done, reporting their result.
+            print(
+                f"rlrun: already done: {run_dir / SUMMARY} holds {finished['env_steps']} steps, evaluation "
+                f"return {finished['eval_return_mean']:.2f}; nothing to train",
+                flush=True,
+            )
+            return finished["eval_return_mean"]
 
     seed_everything(run.seed)
     # distributions come from our own networks; checking each one's arguments cost ~5% of PPO's
@@ -119,10 +115,13 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
             if getattr(run.algo, "normalize_reward", False):
                 envs = normalize_reward(envs, run.algo.gamma)
         algo = make_algorithm(run, envs, device)  # may still refuse the config, before any output
-        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
         evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000, device=device)
         if state is not None:
             restore(state, algo, envs)
+        if on_start is not None:
+            on_start()
+        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
+        if state is not None:
             print(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", flush=True)
         return Training(run, run_dir, algo, envs, evaluator, device, state, progress).run()
     finally:
@@ -265,7 +264,20 @@ class Training:
         self.history["evals"].append(result)
         if self.history["best"] is None or result[1] > self.history["best"][1]:
             self.history["best"] = result
+            self.save_best(result)
         self.last_eval = result
+
+    def save_best(self, result: tuple[int, float, float]) -> None:
+        """best.pt: the policy of the best evaluation so far, for `rlrun eval RUN_DIR checkpoint=best`."""
+        best = {
+            "algo_name": self.run_cfg.algo.name,
+            "config": asdict(self.run_cfg),
+            "policy": self.algo.policy().state_dict(),
+            "env_steps": result[0],
+            "eval_return_mean": result[1],
+            "eval_return_std": result[2],
+        }
+        save_checkpoint(self.run_dir, best, BEST)
 
     def wall_s(self) -> float:
         return self.history["wall_s"] + time.perf_counter() - self.t0
@@ -296,6 +308,7 @@ class Training:
             "eval_episodes": run.eval.episodes,
             "best_eval_return_mean": best[1],
             "best_eval_step": best[0],
+            "best_checkpoint": BEST,
             "stop_return": run.stop_return,
             "stopped_early": self.stopped_early,
             **algo.finish(self.run_dir),

@@ -155,11 +155,19 @@ def require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(key, message)
 
 
+MAX_FLOAT = 1e15  # no float key of ours means anything larger (a learning rate of 1e38 overflows float32)
+MAX_INT = 2**31 - 1  # counts and sizes beyond this are a typo (seeds and total_steps have their own)
+
+
 def check_finite(cfg: Any, prefix: str) -> None:
-    """NaN and Inf parse as floats; no float key of ours accepts them."""
+    """NaN, Inf and absurdly large numbers parse as numbers; no number key of ours accepts them."""
     for name, value in vars(cfg).items():
+        key = f"{prefix}{name}"
         if isinstance(value, float):
-            require(math.isfinite(value), f"{prefix}{name}", f"must be a finite number, got {value}")
+            require(math.isfinite(value), key, f"must be a finite number, got {value}")
+            require(abs(value) <= MAX_FLOAT, key, f"must be at most {MAX_FLOAT:g} in size, got {value:g}")
+        elif isinstance(value, int) and not isinstance(value, bool) and name not in ("seed", "total_steps"):
+            require(abs(value) <= MAX_INT, key, f"must be at most {MAX_INT} in size, got {value}")
 
 
 def check_positive(cfg: Any, *keys: str) -> None:
@@ -220,14 +228,18 @@ def check_needs_model(algo: str, env: EnvConfig) -> None:
 
 def check_run(cfg: RunConfig) -> None:
     check_finite(cfg, "")
+    check_finite(cfg.eval, "eval.")
+    check_finite(cfg.checkpoint, "checkpoint.")
     require(cfg.total_steps > 0, "total_steps", f"must be > 0, got {cfg.total_steps}")
     require(cfg.eval.every >= 0, "eval.every", f"must be >= 0, got {cfg.eval.every}")
     require(cfg.eval.episodes > 0, "eval.episodes", f"must be > 0, got {cfg.eval.episodes}")
     require(cfg.checkpoint.every > 0, "checkpoint.every", f"must be > 0, got {cfg.checkpoint.every}")
-    require(cfg.seed >= 0, "seed", f"must be >= 0, got {cfg.seed}")
+    require(0 <= cfg.seed < 2**32, "seed", f"must be in [0, 2^32), got {cfg.seed}")
+    require(cfg.total_steps < 2**62, "total_steps", f"must be < 2^62, got {cfg.total_steps}")
 
 
 def check_env(env: EnvConfig) -> None:
+    check_finite(env, "env.")
     require(env.num_envs > 0, "env.num_envs", f"must be > 0, got {env.num_envs}")
     require(env.vector in ("sync", "async"), "env.vector", f"must be sync or async, got {env.vector!r}")
     require(

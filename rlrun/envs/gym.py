@@ -5,9 +5,13 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import inspect
+import signal
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
+from gymnasium.vector.async_vector_env import _async_worker
 
 from rlrun.errors import ConfigError
 from rlrun.schema import EnvConfig
@@ -39,6 +43,7 @@ def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
         kwargs["render_mode"] = render_mode
     if env.max_episode_steps is not None:
         kwargs["max_episode_steps"] = env.max_episode_steps
+    check_kwarg_types(env_id, env.kwargs)
     try:
         return gym.make(env_id, **kwargs)
     except (TypeError, ValueError) as err:
@@ -47,6 +52,26 @@ def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
         raise ConfigError("env.id", f"gymnasium cannot make {env_id!r}: {err}") from None
     except ImportError as err:  # e.g. box2d or mujoco not installed
         raise ConfigError("env.id", f"{env_id!r} needs a package that is missing: {err}") from None
+
+
+def check_kwarg_types(env_id: str, kwargs: dict[str, Any]) -> None:
+    """A keyword argument whose default in the env's constructor is a number, a bool or a string
+    must be one too: a wrong type would otherwise fail deep inside a step."""
+    try:
+        entry = gym.spec(env_id).entry_point
+        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+        parameters = inspect.signature(creator).parameters
+    except (TypeError, ValueError, ImportError, AttributeError, gym.error.Error):
+        return  # a creator we cannot inspect: gymnasium.make will say what it refuses
+    kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}
+    for name, value in kwargs.items():
+        default = parameters[name].default if name in parameters else None
+        allowed = kinds.get(type(default))
+        if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            kind = "true or false" if bool in allowed else "a number" if int in allowed else "a string"
+            raise ConfigError(
+                f"env.kwargs.{name}", f"must be {kind} (its default is {default!r}), got {value!r}"
+            )
 
 
 def make_vector_env(
@@ -70,10 +95,17 @@ def make_vector_env(
         fns[0] = functools.partial(_make_wrapped, env, wrap_first)
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vector == "async":
-        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode)
+        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, worker=_quiet_worker)
     else:
         envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+
+
+def _quiet_worker(*args: Any) -> None:
+    """gymnasium's async worker, deaf to Ctrl-C: the terminal sends SIGINT to the whole process
+    group, and the main process stops the run (with a checkpoint) and closes its envs itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _async_worker(*args)
 
 
 def _make_wrapped(env: EnvConfig, wrap: Callable[[gym.Env], gym.Env]) -> gym.Env:

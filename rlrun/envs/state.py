@@ -33,12 +33,12 @@ def capture(obj: Any) -> Any:
 
 
 def _capture(obj: Any, seen: set[int]) -> Any:
+    if isinstance(obj, np.generic):  # (before PLAIN: numpy's float64 is a float)
+        return {"__numpy__": str(obj.dtype), "value": obj.item()} if obj.dtype.kind in "biuf" else SKIP
     if isinstance(obj, PLAIN):
         return obj
     if isinstance(obj, np.ndarray):
         return _array(obj)
-    if isinstance(obj, np.generic):
-        return {"__numpy__": str(obj.dtype), "value": obj.item()} if obj.dtype.kind in "biuf" else SKIP
     if isinstance(obj, np.random.Generator):
         return {"__generator__": obj.bit_generator.state}
     if isinstance(obj, torch.Tensor):

@@ -255,12 +255,14 @@ def _check_params(
 ) -> dict[str, tuple[float, float]]:
     """Refuse unknown names and bad ranges (ConfigError naming the key); the ranges as floats."""
     allowed = ", ".join(cls.default_params) or "(none)"
-    for name in params:
+    for name, value in params.items():
         if name not in cls.default_params:
             raise ConfigError(
                 "env.kwargs",
                 f"{cls.env_id} (env.backend=torch) has no parameter {name!r}; allowed: {allowed}",
             )
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"env.kwargs.{name}", f"must be a finite number, got {value!r}")
     ranges = {}
     for name, bounds in randomize.items():
         if name not in cls.default_params:
