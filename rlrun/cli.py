@@ -225,9 +225,10 @@ class SignalCatcher:
         name = signal.Signals(self.signum).name if self.signum else "an interrupt"
         if multirun:
             return f"sweep stopped by {name}; the jobs keep their last checkpoints; {sweep_hint()}"
-        from rlrun import rundir, train
+        from rlrun import rundir
 
-        run_dir = train.current_run_dir
+        train = sys.modules.get("rlrun.train")  # (not imported now: a signal may have cut its import)
+        run_dir = train.current_run_dir if train is not None else None
         if run_dir is not None and (run_dir / rundir.CHECKPOINT).is_file():
             kept = f"the last checkpoint ({run_dir / rundir.CHECKPOINT}) and the logs are kept"
             return f"stopped by {name}; {kept}; continue with: rlrun train resume={run_dir}"
@@ -237,23 +238,36 @@ class SignalCatcher:
 
 
 def sweep_hint() -> str:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return f"to finish it, run the same command with hydra.sweep.dir={HydraConfig.get().sweep.dir}"
-    except Exception:  # the sweep had not started
+    train = sys.modules.get("rlrun.train")
+    sweep_dir = train.SweepDir.path if train is not None else None
+    if sweep_dir is None:
         return "nothing was started"
+    return f"to finish it, run the same command with hydra.sweep.dir={sweep_dir}"
 
 
 def stop_workers(signum: int, timeout_s: float = 120.0) -> None:
-    """Send signum to this process's children (a launcher's workers) and wait until they exit."""
-    children = child_pids()
-    for pid in children:
+    """Send signum to this process's children that are training a job (those holding a run dir's
+    lock) and wait until they have stopped, with their checkpoints."""
+    training = [pid for pid in child_pids() if pid in lock_holders()]
+    for pid in training:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+    while time.monotonic() < deadline and any(alive(pid) for pid in training):
         time.sleep(0.1)
+
+
+def lock_holders() -> set[int]:
+    """The processes that hold an flock (Linux's /proc/locks)."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return set()
+    return {
+        int(fields[4])
+        for fields in (line.split() for line in lines)
+        if len(fields) > 4 and fields[1] == "FLOCK"
+    }
 
 
 def child_pids() -> list[int]:

@@ -16,8 +16,10 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from rlrun import rundir
@@ -107,7 +109,18 @@ def remove_if_new(run_dir: Path) -> None:
             parent.rmdir()
 
 
-# ---------------------------------------------------------------------------- sweep workers
+# ---------------------------------------------------------------------------- sweeps
+
+
+class SweepDir(Callback):
+    """A Hydra callback (conf/config.yaml) that keeps the sweep's dir in the launching process, for
+    the line that says how to finish a stopped sweep."""
+
+    path: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepDir.path = str(config.hydra.sweep.dir)
+
 
 LAUNCHER_PID = "RLRUN_LAUNCHER_PID"  # set by the CLI; a worker process inherits it
 _watching = False
