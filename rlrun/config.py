@@ -447,10 +447,11 @@ class PGConfig:
     critic_lr: float = 3e-3  # Adam learning rate of V_hat_phi
     gamma: float = 0.99
     reward_to_go: bool = True  # Q_hat_t = sum_{t'>=t} (true) or the whole-trajectory return (false)
-    baseline: str = "value"  # none | mean (of the batch's Q_hat) | value (a fitted V_hat_phi(s))
+    baseline: str = "value"  # none | mean (of the other trajectories' Q_hat) | value (a fitted V_hat_phi(s))
     value_target: str = "mc"  # the critic's regression target: mc (returns) | bootstrap (r + gamma V(s'))
     gae_lambda: float | None = None  # A_hat by GAE(lambda) instead of Q_hat - V_hat (baseline=value)
-    norm_adv: bool = True  # normalise the weights of grad log pi over each batch
+    discount_weights: bool = False  # weight step t by gamma^t: the gradient of E[sum_t gamma^t r_t]
+    norm_adv: bool = False  # divide the weights of grad log pi by their RMS over each batch (no centring)
     ent_coef: float = 0.0
     max_grad_norm: float | None = None  # clip the policy gradient's norm (null: no clipping)
     normalize_obs: bool = False
@@ -508,6 +509,12 @@ def check_pg(algo: PGConfig, env: EnvConfig) -> None:
         _check(0 <= lam <= 1, "algo.gae_lambda", f"must be in [0, 1] or null, got {lam}")
         _check(algo.baseline == "value", "algo.gae_lambda", "needs algo.baseline=value (GAE needs V_hat)")
         _check(algo.reward_to_go, "algo.gae_lambda", "needs algo.reward_to_go=true (GAE sums from t on)")
+    if algo.discount_weights:
+        _check(
+            algo.reward_to_go,
+            "algo.discount_weights",
+            "needs algo.reward_to_go=true (the whole return r(tau) already discounts from the start)",
+        )
 
 
 def check_ac(algo: ACConfig, env: EnvConfig) -> None:

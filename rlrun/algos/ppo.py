@@ -18,7 +18,7 @@ from rlrun.config import PPOConfig, RunConfig
 from rlrun.errors import check_finite_rows
 from rlrun.nets import ActorCritic, make_agent
 from rlrun.optim import FlatAdam, FlatParameters
-from rlrun.rollout import Collector, gae
+from rlrun.rollout import Collector, gae, normalize
 
 
 def clipped_surrogate(
@@ -44,13 +44,6 @@ def value_loss(
         return 0.5 * torch.nn.functional.mse_loss(values, returns)
     clipped = values_old + (values - values_old).clamp(-clip, clip)
     return 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
-
-
-def normalize(advantages: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit std (one advantage is left as it is)."""
-    if len(advantages) < 2:
-        return advantages
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
 
 class PPO(OnPolicyAlgorithm):
