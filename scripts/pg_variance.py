@@ -10,7 +10,7 @@ to baseline=none, and to the lecture's first estimator (whole return, no baselin
 
 baseline=value uses pg's critic, fitted by pg's own regression (algo.S steps at algo.critic_lr
 on each of --fit-batches batches, the policy held fixed); the row "value (exact V^pi)" uses the exact V^pi of
-the env's model instead (a linear critic only: algo.hidden=[]).
+the env's model instead (a linear critic only: algo.hidden=[]; gamma < 1 only).
 
     python scripts/pg_variance.py                                  # RandomMDP, 20 states, gamma 0.9
     python scripts/pg_variance.py env=FrozenLake algo.gamma=0.99   # any rlrun override
@@ -121,7 +121,8 @@ def main() -> None:
 
     # the exact V^pi from the model, for a linear critic (one-hot states)
     exact_agent, value_error, V_size = None, float("nan"), float("nan")
-    if isinstance(envs.single_observation_space, gym.spaces.Discrete):
+    # (at gamma = 1 the time limit makes the value depend on the step: no V^pi(s) to compare with)
+    if isinstance(envs.single_observation_space, gym.spaces.Discrete) and base.gamma < 1:
         model = tabular_model(run.env, device)
         model.R += args.reward_offset
         states = torch.arange(model.num_states)
