@@ -6,10 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from rlrun.algos.pg import PG, PGConfig
+from rlrun.algos.pg import PG, PGConfig, leave_one_out_mean
 from rlrun.envs import make_vector_env
 from rlrun.nets import ActorCritic
-from rlrun.rollout import Collector, Rollout, discounted_returns, n_step_targets, trajectory_returns
+from rlrun.rollout import (
+    Collector,
+    Rollout,
+    discounted_returns,
+    episode_ids,
+    n_step_targets,
+    normalize,
+    steps_into_episode,
+    trajectory_returns,
+)
 from rlrun.schema import EnvConfig
 
 
@@ -119,11 +128,70 @@ def test_pg_q_hat_value_targets_and_baselines_on_a_hand_batch():
     # without a critic the time limit ends the sum: 1 + .9*(1 + .9*1) = 2.71, 1.9, 1
     algo = pg_with(envs, gamma=0.9, baseline="none")
     assert algo.weights(batch)[valid].tolist() == pytest.approx([2.8, 2.71, 2.0, 1.9, 1.0])
-    # whole-trajectory returns: 2.8 twice; 2.71 three times. mean baseline: their mean subtracted
+    # whole-trajectory returns: 2.8 twice; 2.71 three times. mean baseline: the mean over the other
+    # trajectory's steps, 2.71 for env 0's episode, 2.8 for env 1's
     algo = pg_with(envs, gamma=0.9, baseline="mean", reward_to_go=False)
-    mean = (2.8 * 2 + 2.71 * 3) / 5
-    expected = [2.8 - mean, 2.71 - mean, 2.8 - mean, 2.71 - mean, 2.71 - mean]
+    expected = [2.8 - 2.71, 2.71 - 2.8, 2.8 - 2.71, 2.71 - 2.8, 2.71 - 2.8]
     assert algo.weights(batch)[valid].tolist() == pytest.approx(expected, abs=1e-5)
+    # reward-to-go with discount_weights: step t of its episode weighted by .9^t
+    algo = pg_with(envs, gamma=0.9, baseline="none", discount_weights=True)
+    expected = [2.8, 2.71, 0.9 * 2.0, 0.9 * 1.9, 0.81 * 1.0]
+    assert algo.weights(batch)[valid].tolist() == pytest.approx(expected, abs=1e-5)
+    envs.close()
+
+
+def test_the_mean_baseline_leaves_each_trajectory_out_and_is_zero_alone():
+    # env 0: episode A (steps 0-1, Q_hat 1, 3), then episode B (step 2, Q_hat 5); env 1: episode C
+    # (steps 0-2, Q_hat 2, 2, 8); invalid steps count for nothing
+    q_hat = torch.tensor([[1.0, 2.0], [3.0, 2.0], [5.0, 8.0], [100.0, 100.0]])
+    terminated = flags_2d([[0, 0], [1, 0], [1, 1], [0, 0]])
+    valid = flags_2d([[1, 1], [1, 1], [1, 1], [0, 0]])
+    episode = episode_ids(terminated, torch.zeros_like(terminated))
+    b = leave_one_out_mean(q_hat, valid, episode)
+    # A: mean of B and C's steps (5 + 12) / 4; B: (4 + 12) / 5; C: (4 + 5) / 3
+    expected = [[17 / 4, 3.0], [17 / 4, 3.0], [16 / 5, 3.0], [0.0, 0.0]]
+    assert b.tolist() == [pytest.approx(row) for row in expected]
+    one = flags_2d([[1, 0], [1, 0], [0, 0], [0, 0]])  # a single trajectory: no other to average
+    assert leave_one_out_mean(q_hat, one, episode).abs().sum() == 0
+
+
+def flags_2d(rows):
+    return torch.tensor(rows, dtype=torch.bool)
+
+
+def test_steps_into_episode_and_episode_ids_restart_after_every_end():
+    terminated = flags_2d([[0, 0], [1, 0], [0, 0], [0, 1], [0, 0]])
+    truncated = flags_2d([[0, 0], [0, 0], [0, 1], [0, 0], [0, 0]])
+    # env 0 terminates at step 1; env 1 is truncated at step 2 and terminates at step 3
+    assert steps_into_episode(terminated, truncated).tolist() == [[0, 0], [1, 1], [0, 2], [1, 0], [2, 0]]
+    # env e's k-th episode is k * 2 + e
+    assert episode_ids(terminated, truncated).tolist() == [[0, 1], [0, 1], [2, 1], [2, 3], [2, 5]]
+
+
+def test_normalize_centres_or_only_rescales_and_leaves_one_value_alone():
+    x = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    centred = normalize(x)
+    assert centred.mean().item() == pytest.approx(0.0, abs=1e-6)
+    assert centred.std().item() == pytest.approx(1.0, abs=1e-6)
+    scaled = normalize(x, center=False)  # / sqrt((1 + 4 + 9 + 36) / 4) = / sqrt(12.5)
+    assert scaled.tolist() == pytest.approx((x / 12.5**0.5).tolist())
+    same = torch.tensor([2.0, 2.0, 2.0])  # equal weights keep their sign and size 1 (std would be 0)
+    assert normalize(same, center=False).tolist() == pytest.approx([1.0, 1.0, 1.0])
+    for center in (True, False):
+        assert normalize(torch.tensor([5.0]), center).tolist() == [5.0]
+
+
+def test_pg_norm_adv_rescales_the_weights_and_keeps_the_baseline():
+    # centring the weights would make baseline=none and baseline=mean one estimator; rescaling does not
+    envs = make_vector_env(EnvConfig(id="CartPole-v1"), 2)
+    batch, valid = hand_batch(), hand_batch().valid
+    for baseline in ("none", "mean", "value"):
+        raw = pg_with(envs, gamma=0.9, baseline=baseline).weights(batch)[valid]
+        scaled = pg_with(envs, gamma=0.9, baseline=baseline, norm_adv=True).weights(batch)[valid]
+        assert scaled.tolist() == pytest.approx((raw / raw.square().mean().sqrt()).tolist(), abs=1e-6)
+    none = pg_with(envs, gamma=0.9, baseline="none", norm_adv=True).weights(batch)[valid]
+    mean = pg_with(envs, gamma=0.9, baseline="mean", norm_adv=True).weights(batch)[valid]
+    assert (none - mean).abs().max() > 0.5
     envs.close()
 
 
@@ -143,3 +211,12 @@ def test_collect_episodes_samples_n_whole_trajectories_in_start_order():
                 assert ends[last, e]
         assert len(collector.pop_episodes()) == n
     envs.close()
+
+
+def test_discount_weights_needs_reward_to_go():
+    from rlrun.algos.pg import check as check_pg
+    from rlrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="algo.discount_weights: needs algo.reward_to_go=true"):
+        check_pg(PGConfig(reward_to_go=False, discount_weights=True), EnvConfig(id="CartPole-v1"))
+    check_pg(PGConfig(discount_weights=True), EnvConfig(id="CartPole-v1"))

@@ -20,7 +20,7 @@ from rlrun.algos.on_policy import OnPolicyAlgorithm, explained_variance
 from rlrun.errors import check_finite_rows
 from rlrun.nets import ActorCritic, make_agent
 from rlrun.optim import FlatAdam, FlatParameters, linear_decay
-from rlrun.rollout import gae
+from rlrun.rollout import gae, normalize
 from rlrun.schema import (
     AlgoSpec,
     EnvConfig,
@@ -58,13 +58,6 @@ def value_loss(
         return 0.5 * torch.nn.functional.mse_loss(values, returns)
     clipped = values_old + (values - values_old).clamp(-clip, clip)
     return 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
-
-
-def normalize(advantages: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit std (one advantage is left as it is)."""
-    if len(advantages) < 2:
-        return advantages
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
 
 class PPO(OnPolicyAlgorithm):
