@@ -31,7 +31,7 @@ from torch import nn
 from rlrun.algos.base import Algorithm, Build
 from rlrun.errors import ConfigError, check_finite, check_finite_rows
 from rlrun.nets import QFunction, QNetwork, QTable
-from rlrun.optim import FlatAdam, FlatParameters
+from rlrun.optim import FlatAdam, FlatParameters, linear_decay
 from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
 from rlrun.rollout import TransitionCollector
 from rlrun.schema import (
@@ -102,8 +102,7 @@ class Greedy:
 
 def epsilon(cfg: FQIConfig, step: int, total_steps: int) -> float:
     """Linear decay from eps_start to eps_end over the first eps_fraction of training."""
-    progress = min(1.0, step / max(cfg.eps_fraction * total_steps, 1))
-    return cfg.eps_start + progress * (cfg.eps_end - cfg.eps_start)
+    return linear_decay(cfg.eps_start, step / max(cfg.eps_fraction * total_steps, 1), cfg.eps_end)
 
 
 class FQI(Algorithm):
@@ -205,7 +204,7 @@ class FQI(Algorithm):
             # later would shift the frozen targets' inputs under them
             self.q.encoder.set_statistics(self.buffer.all()["obs"])
         if self.optimizer is not None and cfg.anneal_lr:
-            self.optimizer.lr = cfg.lr * (1 - (self.iteration - 1) / self.num_iterations)
+            self.optimizer.lr = linear_decay(cfg.lr, (self.iteration - 1) / self.num_iterations)
 
         where = f"at iteration {self.iteration} (step {self.env_steps})"
         stats = []
