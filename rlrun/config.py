@@ -211,6 +211,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     resume: str | None = None  # a run dir to continue
+    progress: bool = True  # a progress bar on the console (never when it is not a terminal, nor in sweeps)
 
 
 def register_configs() -> None:

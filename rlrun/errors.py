@@ -11,6 +11,8 @@ from omegaconf.errors import (
     OmegaConfBaseException,
 )
 
+from rlrun.extras import HYDRA_PLUGIN_OPTIONS, missing_extra
+
 
 class ConfigError(ValueError):
     """A user mistake in the config or on the command line: `key` names the offending key (or
@@ -72,6 +74,9 @@ def describe_error(err: BaseException) -> str:
         missing = err.missing_cfg_file or ""
         group, _, option = missing.rpartition("/")
         options = ", ".join(err.options) if err.options else "(none)"
+        extra = HYDRA_PLUGIN_OPTIONS.get(group, {}).get(option)
+        if extra is not None and option not in (err.options or []):
+            return f"{group}={option}: {missing_extra(extra, 'this option')} (installed: {options})"
         if group:
             return f"{group}={option}: no such option; choose one of: {options}"
         return first_line(err)

@@ -30,7 +30,7 @@ from rlrun.envs.tensor_env import NormalizeReward, make_envs
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.evaluate import Evaluator
 from rlrun.logger import Logger
-from rlrun.rundir import SUMMARY, read_summary, write_summary
+from rlrun.rundir import SUMMARY, append_log, console, read_summary, write_summary
 
 
 def seed_everything(seed: int) -> None:
@@ -80,8 +80,9 @@ def check_writable(run_dir: Path) -> None:
         raise ConfigError("hydra.run.dir", f"cannot write the run dir {run_dir}: {err.strerror}") from None
 
 
-def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
-    """Train as the (checked) config says, writing into run_dir; return the final evaluation mean."""
+def train(run: RunConfig, run_dir: Path, progress: bool = True, job: str | None = None) -> float:
+    """Train as the (checked) config says, writing into run_dir; return the final evaluation mean.
+    `progress`: show a progress bar; `job`: the sweep job's name, for its console lines."""
     device = resolve_device(run.device)
     check_writable(run_dir)
     resume_dir = Path(run.resume) if run.resume else run_dir
@@ -91,10 +92,10 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
     finished = read_summary(run_dir)
     if finished is not None and finished["env_steps"] >= run.total_steps:
         # A sweep run again into its dir skips the jobs that are done, reporting their result.
-        print(
+        console(
             f"rlrun: already done: {run_dir / SUMMARY} holds {finished['env_steps']} steps, evaluation "
             f"return {finished['eval_return_mean']:.2f}; nothing to train",
-            flush=True,
+            run_dir,
         )
         return finished["eval_return_mean"]
 
@@ -123,12 +124,12 @@ def train(run: RunConfig, run_dir: Path, progress: bool = True) -> float:
             envs.close()
             envs = pickle.loads(state["envs"])  # every episode continues where it was
         algo = make_algorithm(run, envs, device)  # may still refuse the config, before any output
-        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
+        console(f"rlrun: device {describe(device)}; run dir {run_dir}", run_dir)
         evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000, device=device)
         if state is not None:
             restore(state, algo, envs)
-            print(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", flush=True)
-        return run_loop(run, run_dir, algo, envs, evaluator, device, state, progress)
+            console(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", run_dir)
+        return run_loop(run, run_dir, algo, envs, evaluator, device, state, progress, job)
     finally:
         if envs is not None:
             envs.close()
@@ -187,11 +188,14 @@ def run_loop(
     device: torch.device,
     state: dict | None,
     progress: bool,
+    job: str | None = None,
 ) -> float:
     """Iterate until total_steps (or stop_return); evaluate, log and checkpoint along the way."""
     start_step = algo.env_steps
     history = (state or {}).get("history", {"wall_s": 0.0, "best": None, "evals": []})
-    logger = Logger(run_dir, run.total_steps, start_step, progress)
+    # vi and pi end at convergence, not at total_steps: their bar counts sweeps without a total
+    total = run.total_steps if algo.progress_unit == "step" else None
+    logger = Logger(run_dir, total, start_step, progress, unit=algo.progress_unit, job=job)
     stop = StopFlag()
     stop.install()
     t0 = time.perf_counter()
@@ -230,20 +234,23 @@ def run_loop(
             logger.episodes(algo.pop_episodes(), step)
             if run.eval.every and step // run.eval.every > previous_step // run.eval.every:
                 last_eval = evaluate()
+                logger.evaluation(*last_eval)
                 if run.stop_return is not None and last_eval[1] >= run.stop_return:
                     logger.message(f"rlrun: evaluation mean {last_eval[1]:.2f} >= stop_return at step {step}")
                     stopped_early = True
                     break
             if algo.iteration % run.checkpoint.every == 0:
                 save()
-            logger.progress(step, sps, last_eval[1] if last_eval else None)
+            logger.progress(step, sps, last_eval[1] if last_eval else None, algo.progress_fields())
             if stop.signum:
                 save()
                 logger.close()
-                raise Interrupted(
+                stopped = (
                     f"stopped by {signal.Signals(stop.signum).name} at step {step}; checkpoint saved; "
                     f"continue with: rlrun train resume={run_dir}"
                 )
+                append_log(run_dir, f"rlrun: {stopped}")
+                raise Interrupted(stopped)
         if last_eval is None or last_eval[0] != algo.env_steps:
             last_eval = evaluate()
         save()
@@ -279,9 +286,9 @@ def run_loop(
     logger.hparams(asdict(run), metrics, algo.env_steps)
     logger.close()
     write_summary(run_dir, summary)
-    print(
-        f"rlrun: done: {algo.env_steps} steps in {wall_s:.1f}s; evaluation return "
+    console(
+        f"rlrun: done{logger.job}: {algo.outcome(summary, wall_s)}; evaluation return "
         f"{last_eval[1]:.2f} +- {last_eval[2]:.2f} over {run.eval.episodes} episodes",
-        flush=True,
+        run_dir,
     )
     return last_eval[1]

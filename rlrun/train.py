@@ -6,6 +6,7 @@ the config has been checked, so a mistake is reported at once.
 
 from __future__ import annotations
 
+import sys
 import traceback
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from omegaconf import DictConfig
 
 from rlrun.config import parse_config, register_configs
 from rlrun.errors import Interrupted, describe_error
-from rlrun.rundir import ERROR_FILE
+from rlrun.rundir import ERROR_FILE, append_log
+from rlrun.tuned import check_tuned_choice
 
 register_configs()
 
@@ -24,18 +26,32 @@ register_configs()
 captured_errors: list[Exception] | None = None
 
 
+def tuned_options() -> list[str]:
+    """The options of the `tuned` group in every config source (rlrun's, a --config-dir's)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    return GlobalHydra.instance().config_loader().get_group_options("tuned")
+
+
 @hydra.main(config_path="pkg://rlrun.conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     (run_dir / ERROR_FILE).unlink(missing_ok=True)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
+        check_tuned_choice(hydra_cfg.runtime.choices, tuned_options())
         run = parse_config(cfg)
         from rlrun.runner import train
 
-        return train(run, run_dir)
+        # a bar only on a terminal, and not in a sweep, whose jobs' bars would garble each other
+        progress = run.progress and not multirun and sys.stdout.isatty() and sys.stderr.isatty()
+        name = hydra_cfg.job.override_dirname or "(no overrides)"
+        job = f"{hydra_cfg.job.num}: {name}" if multirun else None
+        return train(run, run_dir, progress=progress, job=job)
     except Interrupted as err:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             sweep_dir = HydraConfig.get().sweep.dir
@@ -46,6 +62,7 @@ def main(cfg: DictConfig) -> float | None:
         # the error stays with the run (in a sweep, each job's own dir): one line, then the traceback
         trace = "".join(traceback.format_exception(err))
         (run_dir / ERROR_FILE).write_text(f"{describe_error(err)}\n\n{trace}")
+        append_log(run_dir, f"rlrun: error: {describe_error(err)}")
         if captured_errors is None:
             raise
         captured_errors.append(err)

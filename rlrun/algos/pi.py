@@ -21,6 +21,8 @@ from rlrun.envs.tabular import TabularModel, tabular_model
 
 
 class PolicyIteration(TabularAlgorithm):
+    progress_unit = "iteration"  # one evaluation and one improvement
+
     def __init__(self, cfg: PIConfig, model: TabularModel, total_steps: int):
         super().__init__(model, cfg.gamma, cfg.K, total_steps)
         self.cfg = cfg
@@ -39,6 +41,11 @@ class PolicyIteration(TabularAlgorithm):
         converged = changes == 0 and (self.cfg.S == 0 or self.residual < self.cfg.tol)
         metrics = {"tabular/bellman_residual": self.residual, "tabular/policy_changes": changes}
         return self.step_done(metrics, converged)
+
+    def stopping_rule(self) -> str:
+        if self.cfg.S == 0:
+            return "policy stable"
+        return f"policy stable, residual {self.residual:.2e} < algo.tol={self.cfg.tol:g}"
 
 
 def make(run: RunConfig, envs: gym.vector.VectorEnv | None, device: torch.device) -> PolicyIteration:

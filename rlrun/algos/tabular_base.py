@@ -63,9 +63,12 @@ class TabularAlgorithm(Algorithm):
         self.residual = float("inf")
         self.eval_returns: np.ndarray | None = None
         self.images: dict[str, np.ndarray] = {}
+        self.metrics: dict[str, float] = {}
 
     def step_done(self, metrics: dict[str, float], converged: bool) -> dict[str, float]:
         """Count the iteration, end on convergence or at the cap K, draw V at the first and last."""
+        metrics["tabular/states_reached"] = int(self.V.count_nonzero())
+        self.metrics = metrics
         self.iteration += 1
         self.env_steps = self.iteration  # the x axis of vi and pi: iterations
         self.converged = converged
@@ -75,6 +78,31 @@ class TabularAlgorithm(Algorithm):
         ):
             self.images[IMAGE_TAG] = value_image(self.model, self.V, self.pi)
         return metrics
+
+    def progress_fields(self) -> dict[str, str]:
+        """The residual and how many states the reward has reached (V != 0): while the reward is
+        still spreading the residual can be tiny and the iteration far from its end."""
+        reached = int(self.metrics.get("tabular/states_reached", 0))
+        fields = {"residual": f"{self.residual:.2e}", "reached": f"{reached}/{self.model.num_states} states"}
+        if "tabular/policy_changes" in self.metrics:
+            fields["changes"] = str(int(self.metrics["tabular/policy_changes"]))
+        return fields
+
+    def stopping_rule(self) -> str:
+        """What convergence meant for this run, for the `done:` line."""
+        raise NotImplementedError
+
+    def outcome(self, summary: dict[str, Any], wall_s: float) -> str:
+        count = f"{self.iteration} {self.progress_unit}{'s' * (self.iteration != 1)}"
+        if self.converged:
+            state = f"converged after {count} ({self.stopping_rule()})"
+        else:
+            cap = f"algo.K={self.K}" if self.iteration >= self.K else f"total_steps={self.iteration}"
+            state = f"not converged: stopped after {count} at {cap} (residual {self.residual:.2e})"
+        exact = f"exact return {summary['exact_return']:.6g} discounted"
+        if summary.get("exact_eval_return") is not None:
+            exact += f", {summary['exact_eval_return']:.6g} per episode"
+        return f"{state} in {wall_s:.1f}s; {exact}"
 
     def pop_images(self) -> dict[str, np.ndarray]:
         images, self.images = self.images, {}
