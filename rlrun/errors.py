@@ -95,5 +95,9 @@ def describe_error(err: BaseException) -> str:
 
 
 def first_line(err: BaseException) -> str:
+    """The message's first line; where it only introduces the reason ('... while composing config:'),
+    the reason's line too."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[1]}"
     return lines[0] if lines else type(err).__name__
