@@ -12,7 +12,6 @@ import sys
 import termios
 
 import numpy as np
-
 from conftest import TESTS, rlrun, summary
 
 
