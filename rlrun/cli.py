@@ -287,7 +287,7 @@ def plot_command(args: list[str]) -> int:
             raise UsageError("plot needs run or sweep dirs: rlrun plot DIR... [tag=T] [group=KEY] [out=PNG]")
         options = parse_options(
             [a for a in args if "=" in a],
-            {"tag": str, "group": str, "smooth": float, "band": str, "out": str},
+            {"tag": str, "group": str, "panel": str, "smooth": float, "band": str, "out": str},
         )
         if "smooth" in options:
             options["smoothing"] = options.pop("smooth")
