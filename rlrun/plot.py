@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from rlrun.config import TABULAR_ALGOS
 from rlrun.errors import ConfigError
 from rlrun.logger import TB_DIR
 from rlrun.summarize import bootstrap_ci, find_runs
 
-TABULAR_ALGOS = ("vi", "pi")  # their x axis counts iterations (kept here: no torch import)
-# keys that never make a group: the seed (averaged over), and what does not change the experiment
-NOT_SETTINGS = ("seed", "hparams_search", "device", "device.type", "device.threads", "checkpoint.every")
-NOT_SETTINGS += ("resume", "progress")
+# keys that do not change the experiment, where a run dir does not say (Hydra's exclude_keys do)
+NOT_SETTINGS = ["device", "device.type", "device.threads", "checkpoint.every", "resume", "hparams_search"]
 FEW_POINTS = 30  # curves with at most this many points get a marker on each
 
 
@@ -51,18 +50,19 @@ class RunInfo:
     config: Any
     choices: dict[str, str]
     overrides: list[str]
+    excluded: list[str]  # keys left out of job dir names: they do not change the experiment
 
     @classmethod
     def read(cls, run_dir: Path) -> RunInfo:
         hydra_dir = run_dir / ".hydra"
         config = OmegaConf.load(hydra_dir / "config.yaml")
         hydra_file = hydra_dir / "hydra.yaml"
-        choices = {}
-        if hydra_file.is_file():
-            choices = OmegaConf.select(OmegaConf.load(hydra_file), "hydra.runtime.choices") or {}
+        hydra = OmegaConf.load(hydra_file) if hydra_file.is_file() else OmegaConf.create()
+        choices = OmegaConf.select(hydra, "hydra.runtime.choices") or {}
+        excluded = OmegaConf.select(hydra, "hydra.job.config.override_dirname.exclude_keys")
         overrides_file = hydra_dir / "overrides.yaml"
         overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
-        return cls(config, dict(choices), overrides)
+        return cls(config, dict(choices), overrides, list(NOT_SETTINGS if excluded is None else excluded))
 
     def value(self, key: str) -> str:
         """The value of a config group choice (`algo`) or of a config key (`algo.lr`)."""
@@ -79,7 +79,7 @@ class RunInfo:
         for override in self.overrides:
             key, _, value = override.partition("=")
             key = key.lstrip("+")
-            if key.lstrip("~") not in NOT_SETTINGS and not key.startswith("hydra."):
+            if key.lstrip("~") not in ("seed", *self.excluded) and not key.startswith("hydra."):
                 out[key] = value
         return out
 
