@@ -14,6 +14,7 @@ from rlrun.config import parse_config
 from rlrun.device import resolve_device
 from rlrun.errors import ConfigError
 from rlrun.evaluate import Evaluator
+from rlrun.extras import missing_extra
 from rlrun.rundir import CONFIG, check_run_dir
 from rlrun.runner import make_algorithm
 from rlrun.schema import DeviceConfig
@@ -39,7 +40,7 @@ def evaluate_run(
     if episodes <= 0:
         raise ConfigError("episodes", f"must be > 0, got {episodes}")
     if video and importlib.util.find_spec("moviepy") is None:
-        raise ConfigError("video", "video=true needs moviepy: pip install 'rlrun[video]'")
+        raise ConfigError("video", missing_extra("video", "video=true (moviepy)"))
     cfg = OmegaConf.load(run_dir / CONFIG)
     for override in OverridesParser.create().parse_overrides(env_overrides or []):
         if override.key_or_group == "env":
