@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from rlrun.algos.tabular_base import BAR_WIDTH, GOAL, INK, colour_map
 from rlrun.collect import compose_run
 from rlrun.runner import make_algorithm
+from rlrun.valuemap import BAR_WIDTH, GOAL, INK, colour_map
 
 
 def solved(env: str):

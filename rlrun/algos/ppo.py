@@ -116,23 +116,8 @@ class PPO(OnPolicyAlgorithm):
             for start in range(0, cfg.N, minibatch):
                 rows = None if order is None else order[start : start + minibatch]
                 mb = flat if rows is None else {k: v[rows] for k, v in flat.items()}
-                adv = mb["advantages"]
-                if cfg.norm_adv and cfg.S > 1:
-                    adv = normalize(adv)
-                logp, entropy, values = self.agent.evaluate(mb["obs"], mb["actions"])
-                policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, clip)
-                v_loss = value_loss(values, mb["returns"], mb["values"], clip if cfg.clip_vloss else None)
-                entropy = entropy.mean()
-                loss = policy_loss + cfg.vf_coef * v_loss
-                if cfg.ent_coef:  # (with 0, backward need not run through the entropy)
-                    loss = loss - cfg.ent_coef * entropy
-
-                self.optimizer.zero_grad()
-                loss.backward()
-                grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
-                self.optimizer.step()
-                row = [policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]
-                stats.append(torch.stack(row).detach())
+                approx_kl, row = self.minibatch_step(mb, clip)
+                stats.append(row)
             if cfg.target_kl is not None and approx_kl > cfg.target_kl:
                 break  # the policy moved far enough from pi_old for this batch
 
@@ -143,6 +128,25 @@ class PPO(OnPolicyAlgorithm):
         metrics["charts/clip"] = clip
         metrics["diagnostics/explained_variance"] = explained_variance(flat["values"], flat["returns"])
         return metrics
+
+    def minibatch_step(self, mb: dict[str, torch.Tensor], clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One gradient step on the clipped objective of a minibatch; its approx-KL and its
+        statistics (policy, value and entropy losses, approx-KL, clip fraction, gradient norm)."""
+        cfg = self.cfg
+        adv = normalize(mb["advantages"]) if cfg.norm_adv and cfg.S > 1 else mb["advantages"]
+        logp, entropy, values = self.agent.evaluate(mb["obs"], mb["actions"])
+        policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, clip)
+        v_loss = value_loss(values, mb["returns"], mb["values"], clip if cfg.clip_vloss else None)
+        entropy = entropy.mean()
+        loss = policy_loss + cfg.vf_coef * v_loss
+        if cfg.ent_coef:  # (with 0, backward need not run through the entropy)
+            loss = loss - cfg.ent_coef * entropy
+
+        self.optimizer.zero_grad()
+        loss.backward()
+        grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
+        self.optimizer.step()
+        return approx_kl, torch.stack([policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]).detach()
 
 
 # ---------------------------------------------------------------------------- config and builder
