@@ -5,7 +5,7 @@ import pytest
 from conftest import assert_one_line_error, rlrun
 from omegaconf import OmegaConf
 
-from rlrun.errors import describe_error
+from rlrun.config import describe_error
 
 
 @pytest.mark.parametrize(
