@@ -14,9 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from rlrun.config import describe_error, is_user_error
+from rlrun.config import describe_error, is_user_error, load_yaml
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.tuned import check_tuned_overrides
 
@@ -381,7 +379,7 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
         return override.split("=", 1)[0].lstrip("+~")
 
     saved_file = os.path.join(run_dir, ".hydra", "overrides.yaml")
-    saved = list(OmegaConf.load(saved_file)) if os.path.isfile(saved_file) else []
+    saved = list(load_yaml(saved_file)) if os.path.isfile(saved_file) else []
     given = {key(a) for a in args} | {"resume", "hydra.run.dir"}
     return [o for o in saved if key(o) not in given] + args + [f"hydra.run.dir={run_dir}"]
 

@@ -8,6 +8,7 @@ each algorithm's SPEC then check ranges and compatibility and raise `ConfigError
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
@@ -54,6 +55,15 @@ def register_configs() -> None:
     cs.store(name="_device_schema", node=DeviceConfig)
     for name, spec in registry().items():
         cs.store(name=f"_{name}_schema", node=spec.config)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """A run's yaml file (its config, its overrides); one that is not readable yaml is a ConfigError
+    naming the file."""
+    try:
+        return OmegaConf.load(path)
+    except Exception as err:
+        raise ConfigError(str(path), f"is not a readable config file: {first_line(err)}") from None
 
 
 def to_dataclass(schema: type, node: DictConfig, key: str) -> Any:

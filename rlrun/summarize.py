@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
+from rlrun.config import load_yaml
 from rlrun.errors import ConfigError
 from rlrun.rundir import ERROR_FILE, read_summary
 
@@ -36,7 +36,7 @@ def find_runs(root: Path) -> list[Path]:
 
 
 def job_row(run_dir: Path) -> dict:
-    overrides = [str(o) for o in OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")]
+    overrides = [str(o) for o in load_yaml(run_dir / ".hydra" / "overrides.yaml")]
     summary = read_summary(run_dir)
     status = "done" if summary else "failed" if (run_dir / ERROR_FILE).exists() else "unfinished"
     summary = summary or {}
