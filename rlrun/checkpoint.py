@@ -4,6 +4,7 @@ torch.load(weights_only=True), so that loading a run dir never runs code from it
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -22,9 +23,11 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], name: str = CHECKPOINT
     the previous checkpoint stays, and the OSError names the file and why."""
     path = Path(run_dir) / name
     tmp = path.with_name(path.name + ".tmp")
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # in memory first: a failed write is then an OSError that says why
     try:
         with open(tmp, "wb") as f:
-            torch.save(state, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: a reader sees the old checkpoint or the new one, never half
@@ -48,7 +51,8 @@ def load_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu", nam
     except Exception as err:
         if "weights_only" in str(err).lower():
             raise ConfigError(
-                str(path), "refused: it holds objects other than tensors and plain data; nothing in it was run"
+                str(path),
+                "refused: it holds objects other than tensors and plain data; nothing in it was run",
             ) from None
         raise ConfigError(str(path), "cannot be read: truncated, or not a torch checkpoint") from None
     if not isinstance(state, dict) or "algo_name" not in state:

@@ -14,19 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
-from rlrun.config import describe_error, is_user_error
+from rlrun.config import describe_error, is_user_error, load_yaml
 from rlrun.errors import ConfigError, Interrupted
+from rlrun.tuned import check_tuned_overrides
 
 USAGE = """\
-usage: rlrun <command> [args]
+usage: rlrun <command> [args]      (rlrun <command> --help: its usage and keys; rlrun --version)
 
 commands:
   train [KEY=VALUE ...]      train one run (Hydra overrides; `rlrun train --help` lists them)
   train -m [KEY=A,B ...]     a Hydra multirun sweep over the given values
-  eval RUN_DIR [episodes=N] [video=true] [device=cpu|cuda|auto] [seed=S] [checkpoint=last|best]
-             [env.KEY=VALUE ...]
+  eval RUN_DIR [episodes=N] [video=true] [device=auto|cpu|cuda|cuda:N] [seed=S]
+             [checkpoint=last|best] [env.KEY=VALUE ...]
                              play a trained run's policy (the last, or the best evaluated one);
                              print mean and std of the return
                              (env.KEY=VALUE: on changed dynamics, e.g. env.kwargs.length=0.8)
@@ -35,9 +34,9 @@ commands:
   collect [RUN_DIR | env=NAME ...] transitions=N [epsilon=E] [out=FILE] [seed=S] [num_envs=E]
                              write a transitions dataset (.npz) for offline fqi, from a run's
                              policy (epsilon-greedy around it) or a random policy
-  plot DIR... [tag=T] [group=KEY] [smooth=W] [band=ci|std] [out=PNG]
-                             learning curves from TensorBoard: mean and band per group of runs
-                             (default: runs that differ only by seed; group=algo: by algorithm)
+  plot DIR... [tag=T] [group=KEY] [panel=KEY] [smooth=W] [band=ci|std] [out=PNG]
+                             learning curves from TensorBoard: mean and band per group of runs,
+                             one panel per env (default groups: runs that differ only by seed)
 
 examples:
   rlrun train algo=ppo env=CartPole
@@ -46,6 +45,68 @@ examples:
   tensorboard --logdir outputs
 """
 
+# `rlrun COMMAND --help` (train's comes from Hydra: its config groups and every key)
+COMMAND_HELP = {
+    "eval": """\
+usage: rlrun eval RUN_DIR [KEY=VALUE ...]
+
+Play a run's policy (its checkpoint.pt) for deterministic episodes, each in its own environment;
+print the mean and std of the return. RUN_DIR is a run dir, or a sweep's job dir.
+
+keys:
+  episodes=N            episodes to play (default 10)
+  video=true            record the first episode to RUN_DIR/videos/ (needs the 'video' extra)
+  device=D              auto (default: CUDA if available), cpu, cuda, or cuda:N for GPU N
+  seed=S                seed of the episodes (default: the run's seed + 20000)
+  checkpoint=last|best  the last policy (checkpoint.pt, default) or the best evaluated (best.pt)
+  env.KEY=VALUE         play on a changed env: the run's env with this key changed, e.g.
+                        env.kwargs.length=1.5 (a longer pole; the torch backend's parameters,
+                        add env.backend=torch to a gymnasium run), env.max_episode_steps=1000
+
+example:
+  rlrun eval outputs/2026-11-25/12-00-00-ppo-CartPole-s0 episodes=20 env.backend=torch env.kwargs.length=1.5
+""",
+    "summarize": """\
+usage: rlrun summarize DIR
+
+One row per run below DIR (its overrides; status done, failed with its one-line error, or
+unfinished; env steps, wall time, final evaluation return), then one row per configuration over
+its seeds: mean, interquartile mean and 95% bootstrap CI. Both tables are also written as
+DIR/summary_jobs.csv and DIR/summary_configs.csv. No keys.
+""",
+    "plot": """\
+usage: rlrun plot DIR... [KEY=VALUE ...]
+
+Learning curves read from the TensorBoard files of every run below the DIRs: per group of runs
+the mean and a band, against environment steps (iterations for vi and pi), one panel per env.
+Writes a PNG and a CSV of the numbers behind it.
+
+keys:
+  tag=T                 the scalar to plot (default eval/return_mean; e.g. charts/episodic_return)
+  group=KEY             what makes a group: a config group (algo, env) or a key (algo.lr);
+                        default: the runs that differ only by seed
+  panel=KEY             one panel per value of KEY (default env; panel=none: one panel)
+  smooth=W              TensorBoard's moving average, W in [0, 1) (default 0)
+  band=ci|std           95% bootstrap CI of the mean (default) or one standard deviation
+  out=PNG               the figure's path (default DIR/plot_<tag>.png; the CSV beside it)
+""",
+    "collect": """\
+usage: rlrun collect RUN_DIR [KEY=VALUE ...]
+       rlrun collect env=NAME [env.KEY=VALUE ...] [KEY=VALUE ...]
+
+Write a dataset of transitions (.npz, the format `algo.dataset=` reads) for offline fqi: from a
+run's policy, epsilon-greedy around its greedy action, or from a uniformly random policy.
+
+keys:
+  transitions=N         how many transitions to write (required)
+  epsilon=E             probability of a random action (default 0; a random policy: 1)
+  out=FILE              the file to write (default dataset.npz)
+  seed=S                seed of the episodes and the random actions (default 0)
+  num_envs=E            environments stepped together (must divide N; default 1)
+  device=D              auto, cpu, cuda or cuda:N
+""",
+}
+
 
 class UsageError(Exception):
     pass
@@ -53,10 +114,18 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-V"], ["--version"], ["version"]):
+        print(version_line())
+        return 0
+    if argv[:1] == ["help"] and argv[1:2] and argv[1] in COMMAND_HELP:
+        argv = [argv[1], "--help"]
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0
     command, rest = argv[0], argv[1:]
+    if command in COMMAND_HELP and any(arg in ("-h", "--help") for arg in rest):
+        print(COMMAND_HELP[command], end="")
+        return 0
     commands = {
         "train": train_command,
         "eval": eval_command,
@@ -67,6 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     if command not in commands:
         return fail(f"unknown command {command!r}; choose one of: {', '.join(commands)}", 2)
     return commands[command](rest)
+
+
+def version_line() -> str:
+    """`rlrun --version`: the installed distribution's version, and where rlrun runs from."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("rlrun")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        number = "(not installed)"
+    where = os.path.dirname(os.path.abspath(__file__))
+    return f"rlrun {number} (Python {sys.version.split()[0]}, {where})"
 
 
 def entry() -> None:
@@ -139,6 +220,7 @@ def run_train(args: list[str], full_error: bool) -> int:
     stop.install()
     os.environ[LAUNCHER_PID] = str(os.getpid())  # a launcher's worker processes watch this one
     try:
+        check_tuned_overrides(args)
         if not multirun:
             args = single_run_args(args)
         sys.argv = ["rlrun train", *args]
@@ -225,9 +307,10 @@ class SignalCatcher:
         name = signal.Signals(self.signum).name if self.signum else "an interrupt"
         if multirun:
             return f"sweep stopped by {name}; the jobs keep their last checkpoints; {sweep_hint()}"
-        from rlrun import rundir, train
+        from rlrun import rundir
 
-        run_dir = train.current_run_dir
+        train = sys.modules.get("rlrun.train")  # (not imported now: a signal may have cut its import)
+        run_dir = train.current_run_dir if train is not None else None
         if run_dir is not None and (run_dir / rundir.CHECKPOINT).is_file():
             kept = f"the last checkpoint ({run_dir / rundir.CHECKPOINT}) and the logs are kept"
             return f"stopped by {name}; {kept}; continue with: rlrun train resume={run_dir}"
@@ -237,23 +320,36 @@ class SignalCatcher:
 
 
 def sweep_hint() -> str:
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return f"to finish it, run the same command with hydra.sweep.dir={HydraConfig.get().sweep.dir}"
-    except Exception:  # the sweep had not started
+    train = sys.modules.get("rlrun.train")
+    sweep_dir = train.SweepDir.path if train is not None else None
+    if sweep_dir is None:
         return "nothing was started"
+    return f"to finish it, run the same command with hydra.sweep.dir={sweep_dir}"
 
 
 def stop_workers(signum: int, timeout_s: float = 120.0) -> None:
-    """Send signum to this process's children (a launcher's workers) and wait until they exit."""
-    children = child_pids()
-    for pid in children:
+    """Send signum to this process's children that are training a job (those holding a run dir's
+    lock) and wait until they have stopped, with their checkpoints."""
+    training = [pid for pid in child_pids() if pid in lock_holders()]
+    for pid in training:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(alive(pid) for pid in children):
+    while time.monotonic() < deadline and any(alive(pid) for pid in training):
         time.sleep(0.1)
+
+
+def lock_holders() -> set[int]:
+    """The processes that hold an flock (Linux's /proc/locks)."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return set()
+    return {
+        int(fields[4])
+        for fields in (line.split() for line in lines)
+        if len(fields) > 4 and fields[1] == "FLOCK"
+    }
 
 
 def child_pids() -> list[int]:
@@ -283,7 +379,7 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
         return override.split("=", 1)[0].lstrip("+~")
 
     saved_file = os.path.join(run_dir, ".hydra", "overrides.yaml")
-    saved = list(OmegaConf.load(saved_file)) if os.path.isfile(saved_file) else []
+    saved = list(load_yaml(saved_file)) if os.path.isfile(saved_file) else []
     given = {key(a) for a in args} | {"resume", "hydra.run.dir"}
     return [o for o in saved if key(o) not in given] + args + [f"hydra.run.dir={run_dir}"]
 
@@ -327,7 +423,7 @@ def plot_command(args: list[str]) -> int:
             raise UsageError("plot needs run or sweep dirs: rlrun plot DIR... [tag=T] [group=KEY] [out=PNG]")
         options = parse_options(
             [a for a in args if "=" in a],
-            {"tag": str, "group": str, "smooth": float, "band": str, "out": str},
+            {"tag": str, "group": str, "panel": str, "smooth": float, "band": str, "out": str},
         )
         if "smooth" in options:
             options["smoothing"] = options.pop("smooth")

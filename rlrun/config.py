@@ -8,6 +8,7 @@ each algorithm's SPEC then check ranges and compatibility and raise `ConfigError
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
@@ -21,7 +22,8 @@ from omegaconf.errors import (
 )
 
 from rlrun.algos import registry
-from rlrun.errors import ConfigError
+from rlrun.errors import ConfigError, first_line
+from rlrun.extras import HYDRA_PLUGIN_OPTIONS, missing_extra
 from rlrun.rundir import reserve_new_dir, run_name
 from rlrun.schema import (
     ENV_SCHEMAS,
@@ -53,6 +55,15 @@ def register_configs() -> None:
     cs.store(name="_device_schema", node=DeviceConfig)
     for name, spec in registry().items():
         cs.store(name=f"_{name}_schema", node=spec.config)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """A run's yaml file (its config, its overrides); one that is not readable yaml is a ConfigError
+    naming the file."""
+    try:
+        return OmegaConf.load(path)
+    except Exception as err:
+        raise ConfigError(str(path), f"is not a readable config file: {first_line(err)}") from None
 
 
 def to_dataclass(schema: type, node: DictConfig, key: str) -> Any:
@@ -112,6 +123,9 @@ def describe_error(err: BaseException) -> str:
         missing = err.missing_cfg_file or ""
         group, _, option = missing.rpartition("/")
         options = ", ".join(err.options) if err.options else "(none)"
+        extra = HYDRA_PLUGIN_OPTIONS.get(group, {}).get(option)
+        if extra is not None and option not in (err.options or []):
+            return f"{group}={option}: {missing_extra(extra, 'this option')} (installed: {options})"
         if group:
             return f"{group}={option}: no such option; choose one of: {options}"
         return first_line(err)
@@ -127,8 +141,3 @@ def describe_error(err: BaseException) -> str:
             return f"{key}: a value is required here"
         return f"{key}: {first_line(cause)}"
     return first_line(err)
-
-
-def first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__

@@ -46,3 +46,12 @@ def check_finite_rows(rows: list[Any], names: list[str], where: str) -> Any:
             step = f"{where}, update step {index + 1} of {len(rows)}"
             check_finite(dict(zip(names, row, strict=True)), step)
     return stacked
+
+
+def first_line(err: BaseException) -> str:
+    """The message's first line; where it only introduces the reason ('... while composing config:'),
+    the reason's line too."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[1]}"
+    return lines[0] if lines else type(err).__name__

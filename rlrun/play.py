@@ -10,10 +10,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from rlrun.checkpoint import BEST, load_checkpoint
-from rlrun.config import parse_config
+from rlrun.config import load_yaml, parse_config
 from rlrun.device import resolve_device
 from rlrun.errors import ConfigError
 from rlrun.evaluate import Evaluator
+from rlrun.extras import missing_extra
 from rlrun.rundir import CONFIG, check_run_dir
 from rlrun.runner import make_algorithm
 from rlrun.schema import DeviceConfig
@@ -39,8 +40,8 @@ def evaluate_run(
     if episodes <= 0:
         raise ConfigError("episodes", f"must be > 0, got {episodes}")
     if video and importlib.util.find_spec("moviepy") is None:
-        raise ConfigError("video", "video=true needs moviepy: pip install 'rlrun[video]'")
-    cfg = OmegaConf.load(run_dir / CONFIG)
+        raise ConfigError("video", missing_extra("video", "video=true (moviepy)"))
+    cfg = load_yaml(run_dir / CONFIG)
     for override in OverridesParser.create().parse_overrides(env_overrides or []):
         if override.key_or_group == "env":
             raise ConfigError("env", "eval keeps the run's env; change its keys instead (env.KEY=VALUE)")

@@ -1,5 +1,6 @@
 """Collecting transitions (ppo, ac) and whole trajectories (pg) from vector envs, and the shared
-return math: reward-to-go, whole-trajectory returns, n-step targets, GAE.
+return math: reward-to-go, whole-trajectory returns, n-step targets, GAE, where each step sits in
+its episode, and the normalisation of advantages (ppo, ac) and of pg's weights.
 
 Arrays are time-major, shape [T, E] (T steps of E environments). Each step keeps
 `terminated` and `truncated` apart: a terminated episode has no value after its last step; a
@@ -103,6 +104,44 @@ def n_step_targets(
         following = torch.cat([targets[1:], next_values[-1:]])  # the batch's last step bootstraps
         targets = torch.where(done, one_step, rewards + gamma * following)
     return targets
+
+
+def episode_starts(terminated: torch.Tensor, truncated: torch.Tensor) -> torch.Tensor:
+    """[T, E] bool: the steps that begin an episode (the batch's first step, and every step after
+    an episode end)."""
+    starts = torch.ones_like(terminated)
+    starts[1:] = terminated[:-1] | truncated[:-1]
+    return starts
+
+
+def steps_into_episode(terminated: torch.Tensor, truncated: torch.Tensor) -> torch.Tensor:
+    """[T, E] the index t of each step within its episode (0 at an episode's first step; an
+    episode already running when the batch began counts from the batch's first step)."""
+    T = terminated.shape[0]
+    position = torch.arange(T, device=terminated.device).view(T, *[1] * (terminated.dim() - 1))
+    position = position.expand_as(terminated)
+    start = torch.where(episode_starts(terminated, truncated), position, 0).cummax(dim=0).values
+    return position - start
+
+
+def episode_ids(terminated: torch.Tensor, truncated: torch.Tensor) -> torch.Tensor:
+    """[T, E] an id for each step's episode, distinct across the batch: env e's k-th episode of
+    the batch is k * E + e."""
+    k = episode_starts(terminated, truncated).long().cumsum(dim=0) - 1
+    E = terminated[0].numel()
+    return k * E + torch.arange(E, device=terminated.device).view_as(terminated[0])
+
+
+def normalize(x: torch.Tensor, center: bool = True) -> torch.Tensor:
+    """A batch of advantages (or weights of grad log pi) rescaled: with `center`, to zero mean and
+    unit std; without, divided by their root mean square only, which keeps their mean, so a
+    baseline subtracted before still counts and no weight changes sign. Fewer than two values
+    are returned as they are: one has no spread to measure."""
+    if len(x) < 2:
+        return x
+    if center:
+        return (x - x.mean()) / (x.std() + 1e-8)
+    return x / (x.square().mean().sqrt() + 1e-8)
 
 
 def finished_episodes(stats: list[tuple[torch.Tensor, ...]]) -> list[tuple[float, int]]:

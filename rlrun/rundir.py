@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from rlrun.errors import ConfigError
 
 SUMMARY = "summary.json"
 ERROR_FILE = "error.txt"  # a failed run's error, kept in its dir
+LOG_FILE = "train.log"  # the run's console lines, with their times
 PID_FILE = ".lock"  # the pid of the process that trains in the dir (the lock is on the dir itself)
 CONFIG = Path(".hydra") / "config.yaml"
 CHECKPOINT = "checkpoint.pt"
@@ -92,6 +94,20 @@ def holder(run_dir: Path) -> str:
 
 
 # ---------------------------------------------------------------------------- files
+
+
+def append_log(run_dir: Path | None, text: str) -> None:
+    """Keep a console line in the run dir's train.log, with the time."""
+    if run_dir is None or not Path(run_dir).is_dir():
+        return
+    with open(Path(run_dir) / LOG_FILE, "a") as f:
+        f.write(f"[{datetime.now():%Y-%m-%d %H:%M:%S}] {text}\n")
+
+
+def console(text: str, run_dir: Path | None = None) -> None:
+    """A line for the user: on stdout, and in the run dir's train.log."""
+    print(text, flush=True)
+    append_log(run_dir, text)
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -171,3 +187,8 @@ def check_run_dir(run_dir: str | Path, key: str = "RUN_DIR") -> Path:
             key, f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})"
         )
     return run_dir
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Every run dir below root (a dir with Hydra's .hydra/config.yaml), root included."""
+    return sorted(p.parent.parent for p in root.rglob(".hydra/config.yaml"))

@@ -31,7 +31,7 @@ from rlrun.envs.tabular import tabular_model
 from rlrun.errors import ConfigError, Interrupted
 from rlrun.evaluate import Evaluator
 from rlrun.logger import Logger
-from rlrun.rundir import CHECKPOINT, SUMMARY, check_writable, read_summary, write_summary
+from rlrun.rundir import CHECKPOINT, SUMMARY, append_log, check_writable, console, read_summary, write_summary
 from rlrun.schema import TABULAR_ENVS, RunConfig
 
 
@@ -75,11 +75,16 @@ class StopFlag:
 
 
 def train(
-    run: RunConfig, run_dir: Path, progress: bool = True, on_start: Callable[[], None] | None = None
+    run: RunConfig,
+    run_dir: Path,
+    progress: bool = True,
+    job: str | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> float:
     """Train as the (checked) config says, writing into run_dir; return the final evaluation mean.
-    Every refusal comes before `on_start` (which writes the run's config files) and before anything
-    else is written: a refused run leaves run_dir as it was."""
+    `progress`: show a progress bar; `job`: the sweep job's name, for its console lines. Every
+    refusal comes before `on_start` (which writes the run's config files) and before anything else
+    is written: a refused run leaves run_dir as it was."""
     device = resolve_device(run.device)
     check_writable(run_dir)
     resume_dir = Path(run.resume) if run.resume else run_dir
@@ -96,10 +101,10 @@ def train(
         check_matches(state_like, run_dir / SUMMARY, run.algo.name, run.env.id)
         if finished["env_steps"] >= run.total_steps:
             # A sweep run again into its dir skips the jobs that are done, reporting their result.
-            print(
+            console(
                 f"rlrun: already done: {run_dir / SUMMARY} holds {finished['env_steps']} steps, evaluation "
                 f"return {finished['eval_return_mean']:.2f}; nothing to train",
-                flush=True,
+                run_dir,
             )
             return finished["eval_return_mean"]
 
@@ -120,10 +125,10 @@ def train(
             restore(state, algo, envs)
         if on_start is not None:
             on_start()
-        print(f"rlrun: device {describe(device)}; run dir {run_dir}", flush=True)
+        console(f"rlrun: device {describe(device)}; run dir {run_dir}", run_dir)
         if state is not None:
-            print(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", flush=True)
-        return Training(run, run_dir, algo, envs, evaluator, device, state, progress).run()
+            console(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", run_dir)
+        return Training(run, run_dir, algo, envs, evaluator, device, state, progress, job).run()
     finally:
         if envs is not None:
             envs.close()
@@ -190,12 +195,15 @@ class Training:
         device: torch.device,
         state: dict | None,
         progress: bool,
+        job: str | None = None,
     ):
         self.run_cfg, self.run_dir, self.algo, self.envs = run, run_dir, algo, envs
         self.evaluator, self.device = evaluator, device
         self.start_step = algo.env_steps
         self.history = (state or {}).get("history", {"wall_s": 0.0, "best": None, "evals": []})
-        self.logger = Logger(run_dir, run.total_steps, self.start_step, progress)
+        # vi and pi end at convergence, not at total_steps: their bar counts sweeps without a total
+        total = run.total_steps if algo.progress_unit == "step" else None
+        self.logger = Logger(run_dir, total, self.start_step, progress, unit=algo.progress_unit, job=job)
         self.t0 = time.perf_counter()
         self.eval_time = 0.0
         self.last_eval: tuple[int, float, float] | None = None
@@ -217,10 +225,12 @@ class Training:
                 if stop.signum:
                     self.save()
                     self.logger.close()
-                    raise Interrupted(
+                    stopped = (
                         f"stopped by {signal.Signals(stop.signum).name} at step {self.algo.env_steps}; "
                         f"checkpoint saved; continue with: rlrun train resume={self.run_dir}"
                     )
+                    append_log(self.run_dir, f"rlrun: {stopped}")
+                    raise Interrupted(stopped)
             if self.last_eval is None or self.last_eval[0] != self.algo.env_steps:
                 self.evaluate()
             self.save()
@@ -243,6 +253,7 @@ class Training:
         logger.episodes(algo.pop_episodes(), step)
         if run.eval.every and step // run.eval.every > previous_step // run.eval.every:
             self.evaluate()
+            logger.evaluation(*self.last_eval)
             if run.stop_return is not None and self.last_eval[1] >= run.stop_return:
                 logger.message(
                     f"rlrun: evaluation mean {self.last_eval[1]:.2f} >= stop_return at step {step}"
@@ -251,7 +262,9 @@ class Training:
                 return True
         if algo.iteration % run.checkpoint.every == 0:
             self.save()
-        logger.progress(step, self.sps(), self.last_eval[1] if self.last_eval else None)
+        logger.progress(
+            step, self.sps(), self.last_eval[1] if self.last_eval else None, algo.progress_fields()
+        )
         return False
 
     def evaluate(self) -> None:
@@ -317,9 +330,9 @@ class Training:
         self.logger.hparams(asdict(run), metrics, algo.env_steps)
         self.logger.close()
         write_summary(self.run_dir, summary)
-        print(
-            f"rlrun: done: {algo.env_steps} steps in {wall_s:.1f}s; evaluation return "
+        console(
+            f"rlrun: done{self.logger.job}: {algo.outcome(summary, wall_s)}; evaluation return "
             f"{last_eval[1]:.2f} +- {last_eval[2]:.2f} over {run.eval.episodes} episodes",
-            flush=True,
+            self.run_dir,
         )
         return last_eval[1]

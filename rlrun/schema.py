@@ -127,6 +127,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     resume: str | None = None  # a run dir to continue
+    progress: bool = True  # a progress bar on the console (never when it is not a terminal, nor in sweeps)
 
 
 # ---------------------------------------------------------------------------- the algorithm registry

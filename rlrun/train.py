@@ -16,13 +16,16 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from rlrun import rundir
 from rlrun.config import describe_error, parse_config, register_configs
 from rlrun.errors import ConfigError, Interrupted
+from rlrun.tuned import check_tuned_choice
 
 register_configs()
 
@@ -59,12 +62,17 @@ def main(cfg: DictConfig) -> float | None:
             rundir.write_atomic(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
 
     try:
+        check_tuned_choice(hydra_cfg.runtime.choices, tuned_options())
         run = parse_config(cfg)
         from rlrun.runner import train
 
+        # a bar only on a terminal, and not in a sweep, whose jobs' bars would garble each other
+        progress = run.progress and not multirun and sys.stdout.isatty() and sys.stderr.isatty()
+        name = hydra_cfg.job.override_dirname or "(no overrides)"
+        job = f"{hydra_cfg.job.num}: {name}" if multirun else None
         key = "hydra.sweep.dir" if multirun else "resume" if run.resume else "hydra.run.dir"
         with rundir.locked(run_dir, key):
-            return train(run, run_dir, on_start=on_start)
+            return train(run, run_dir, progress=progress, job=job, on_start=on_start)
     except Interrupted as err:
         if multirun:
             hint = f"to finish it, run the same command with hydra.sweep.dir={hydra_cfg.sweep.dir}"
@@ -86,11 +94,20 @@ def main(cfg: DictConfig) -> float | None:
         return None
 
 
+def tuned_options() -> list[str]:
+    """The options of the `tuned` group in every config source (rlrun's, a --config-dir's)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    return GlobalHydra.instance().config_loader().get_group_options("tuned")
+
+
 def keep_error(run_dir: Path, err: Exception) -> None:
-    """error.txt: one line, then the traceback (skipped if even that cannot be written)."""
+    """error.txt: one line, then the traceback (skipped if even that cannot be written), and the
+    line in train.log."""
     trace = "".join(traceback.format_exception(err))
     try:
         rundir.write_atomic(run_dir / rundir.ERROR_FILE, f"{describe_error(err)}\n\n{trace}")
+        rundir.append_log(run_dir, f"rlrun: error: {describe_error(err)}")
     except OSError:
         pass
 
@@ -107,7 +124,18 @@ def remove_if_new(run_dir: Path) -> None:
             parent.rmdir()
 
 
-# ---------------------------------------------------------------------------- sweep workers
+# ---------------------------------------------------------------------------- sweeps
+
+
+class SweepDir(Callback):
+    """A Hydra callback (conf/config.yaml) that keeps the sweep's dir in the launching process, for
+    the line that says how to finish a stopped sweep."""
+
+    path: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepDir.path = str(config.hydra.sweep.dir)
+
 
 LAUNCHER_PID = "RLRUN_LAUNCHER_PID"  # set by the CLI; a worker process inherits it
 _watching = False

@@ -14,14 +14,19 @@ TESTS = Path(__file__).parent
 
 
 def rlrun(
-    *args: str, cwd: Path, timeout: float = 600, env: dict | None = None
+    *args: str,
+    cwd: Path,
+    timeout: float = 600,
+    env: dict | None = None,
+    python_args: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """`rlrun ARGS` as a user would run it (python -m rlrun is the console script's target)."""
+    """`rlrun ARGS` as a user would run it (python -m rlrun is the console script's target);
+    `python_args` replaces `-m rlrun` (e.g. a wrapper that hides packages)."""
     environ = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     environ.update({"SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})})
     environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), environ.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "rlrun", *args],
+        [sys.executable, *(python_args or ["-m", "rlrun"]), *args],
         cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 

@@ -12,6 +12,11 @@ import torch
 from conftest import rlrun, summary
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rlrun.algos.ac import ACConfig
+from rlrun.algos.pg import PGConfig
+from rlrun.runner import train
+from rlrun.schema import DeviceConfig, EnvConfig, EvalConfig, RunConfig
+
 RUN = ["env=CartPole", "total_steps=20480", "eval.every=5120", "eval.episodes=2", "checkpoint.every=1"]
 
 
@@ -180,3 +185,29 @@ def flatten_tensors(tree, prefix=""):
         else:
             found.update(flatten_tensors(value, f"{prefix}{key}."))
     return found
+
+
+# pg and ac through the runner in this process: a run stopped at a checkpoint and continued ends
+# with the parameters and metrics of the same run left alone
+def in_process_config(algo, total_steps: int) -> RunConfig:
+    return RunConfig(
+        algo=algo, env=EnvConfig(id="CartPole-v1", num_envs=4), device=DeviceConfig(type="cpu", threads=1),
+        total_steps=total_steps, eval=EvalConfig(every=1000, episodes=2),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "algo", [PGConfig(N=4, S=2), ACConfig(N=8, n_steps=2, S=2, shared=True)], ids=["pg", "ac"]
+)
+def test_pg_and_ac_resumed_in_process_end_as_if_never_stopped(algo, tmp_path, one_thread):
+    train(in_process_config(algo, 2000), tmp_path / "alone", progress=False)
+    train(in_process_config(algo, 1000), tmp_path / "stopped", progress=False)
+    train(in_process_config(algo, 2000), tmp_path / "stopped", progress=False)  # its checkpoint: resumed
+    alone, resumed = summary(tmp_path / "alone"), summary(tmp_path / "stopped")
+    # (not the best evaluation: the stopped run evaluated once more, where it stopped)
+    for key in ("env_steps", "iterations", "eval_return_mean"):
+        assert resumed[key] == alone[key], key
+    params = torch.load(tmp_path / "stopped" / "checkpoint.pt", weights_only=False)["algo"]["agent"]
+    params_alone = torch.load(tmp_path / "alone" / "checkpoint.pt", weights_only=False)["algo"]["agent"]
+    for name, tensor in params_alone.items():
+        assert torch.equal(params[name], tensor), name

@@ -38,3 +38,19 @@ def test_fqi_cartpole_defaults_reach_475(workdir):
     assert result.returncode == 0, result.stderr
     done = summary(workdir / "run")
     assert done["stopped_early"] and done["eval_return_mean"] >= 475, done
+
+
+# pg and ac: the shipped CartPole settings reach 400 (stop_return ends the run at the first
+# evaluation at or above it)
+PG_AC_BUDGET = ["stop_return=400", "total_steps=60000", "eval.every=5000", "device=cpu", "device.threads=1"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["pg", "ac"])
+def test_cartpole_reaches_400_within_60k_steps(algo, workdir):
+    result = rlrun(
+        "train", f"algo={algo}", "env=CartPole", "seed=0", *PG_AC_BUDGET, "hydra.run.dir=run", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    done = summary(workdir / "run")
+    assert done["stopped_early"] and done["eval_return_mean"] >= 400, done

@@ -1,6 +1,7 @@
 """rlrun plot: curves read back from real event files, grouped, averaged, banded, drawn to a PNG."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -66,3 +67,123 @@ def test_plot_a_sweep_one_band_per_group(workdir):
     assert {r["group"] for r in rows} == {"algo=ppo"} and all(r["runs"] == "4" for r in rows)
     for row in rows:
         assert float(row["low"]) <= float(row["mean"]) <= float(row["high"])
+
+
+# ---------------------------------------------------------------------------- real folders, readable
+
+
+def fake_run(run_dir, env: str, env_id: str, overrides: list[str], returns: list[float], every: int = 2500):
+    """A run dir as rlrun train leaves it, as far as plotting reads it: Hydra's three files and an
+    event file with eval/return_mean at every `every` steps."""
+    from omegaconf import OmegaConf
+    from torch.utils.tensorboard import SummaryWriter
+
+    hydra_dir = run_dir / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    OmegaConf.save({"algo": {"name": "ppo"}, "env": {"id": env_id}, "seed": 0}, hydra_dir / "config.yaml")
+    OmegaConf.save({"hydra": {"runtime": {"choices": {"algo": "ppo", "env": env}}}}, hydra_dir / "hydra.yaml")
+    OmegaConf.save(overrides, hydra_dir / "overrides.yaml")
+    writer = SummaryWriter(str(run_dir / "tb"))
+    for i, value in enumerate(returns):
+        writer.add_scalar("eval/return_mean", value, (i + 1) * every)
+    writer.close()
+
+
+@pytest.fixture
+def outputs(workdir):
+    """outputs/ after an Optuna search on CartPole (one run per trial, 16-digit samples in long dir
+    names), a Pendulum sweep over seeds, and a run that was evaluated once."""
+    rng = np.random.default_rng(0)
+    root = workdir / "outputs"
+    for trial in range(6):
+        lr, lam, clip = 10 ** rng.uniform(-4, -2), rng.uniform(0.8, 0.99), [0.1, 0.2, 0.3][trial % 3]
+        overrides = [
+            f"algo.lr={lr!r}", f"algo.gae_lambda={lam!r}", f"algo.K={[5, 10, 20][trial % 3]}",
+            f"algo.clip={clip}", "algo.ent_coef=0.0", "hparams_search=ppo_CartPole", "total_steps=50000",
+        ]  # fmt: skip
+        curve = list(np.minimum(500, np.cumsum(rng.uniform(10, 120, 20))))
+        fake_run(
+            root / "multirun" / "optuna" / ",".join(overrides), "CartPole", "CartPole-v1", overrides, curve
+        )
+    for seed in range(3):
+        overrides = ["env=Pendulum", f"seed={seed}"]
+        curve = list(-1500 + np.cumsum(rng.uniform(0, 60, 12)))
+        fake_run(root / "multirun" / "pendulum" / f"seed={seed}", "Pendulum", "Pendulum-v1", overrides, curve)
+    fake_run(root / "once", "Acrobot", "Acrobot-v1", ["env=Acrobot", "total_steps=2500"], [-120.0])
+    return root
+
+
+def figure_of(monkeypatch, *args):
+    """The figure `rlrun plot ARGS` draws and saves, kept open to be inspected."""
+    import matplotlib.pyplot as plt
+
+    from rlrun.cli import main
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    assert main(["plot", *map(str, args)]) == 0
+    assert len(figures) == 1
+    return figures[0]
+
+
+def test_plot_of_outputs_has_one_panel_per_env_and_every_label_inside_the_canvas(outputs, monkeypatch):
+    fig = figure_of(monkeypatch, outputs, "out=" + str(outputs / "all.png"))
+    panels = {ax.get_title().split(" ")[0]: ax for ax in fig.axes if ax.get_visible()}
+    assert set(panels) == {"Acrobot-v1", "CartPole-v1", "Pendulum-v1"}
+    # each env on its own scale: CartPole's 0..500 is not squeezed against Pendulum's -1500
+    assert panels["CartPole-v1"].get_ylim()[0] > -100 and panels["Pendulum-v1"].get_ylim()[1] < -700
+
+    renderer = fig.canvas.get_renderer()
+    canvas = fig.bbox
+
+    def inside(box) -> bool:
+        return (
+            canvas.x0 - 1 <= box.x0
+            and box.x1 <= canvas.x1 + 1
+            and canvas.y0 - 1 <= box.y0 <= box.y1 <= canvas.y1 + 1
+        )
+
+    legends = [ax.get_legend() for ax in panels.values()]
+    drawn = [fig._suptitle, *legends]
+    for ax in panels.values():
+        drawn += [ax.title, ax.xaxis.label, ax.yaxis.label]
+        (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+        drawn += [t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]  # ticks in view
+        drawn += [t for t in ax.get_yticklabels() if y0 <= t.get_position()[1] <= y1]
+        assert inside(ax.get_tightbbox(renderer)), ax.get_title()  # everything the axes draws
+    assert len(drawn) > 30
+    for artist in drawn:
+        assert inside(artist.get_window_extent(renderer)), getattr(artist, "get_text", lambda: "legend")()
+    # the legend stays off the data: below its axes
+    for legend in legends:
+        assert legend.get_window_extent(renderer).y1 < legend.axes.get_window_extent(renderer).y0
+
+    # labels name what differs between the trials, numbers to 3 digits; what they share is in the title
+    cartpole = panels["CartPole-v1"]
+    labels = [t.get_text() for t in cartpole.get_legend().get_texts()]
+    assert len(labels) == 6
+    for label in labels:
+        assert label.startswith("K=") and "lr=" in label and "hparams_search" not in label, label
+        for value in re.findall(r"=([0-9.e-]+)", label):  # 3 significant digits, not Optuna's 16
+            assert float(value) == float(f"{float(value):.3g}"), label
+    assert "total_steps=50000" in cartpole.get_title() and "ent_coef=0" in cartpole.get_title()
+    assert "eval/return_mean" in fig.get_suptitle() and "95% bootstrap CI" in fig.get_suptitle()
+
+    # few points: a marker on each; one evaluation: a point with its band, not nothing
+    assert all(line.get_marker() == "o" for line in cartpole.get_lines())
+    once = panels["Acrobot-v1"]
+    points = [line for line in once.get_lines() if line.get_marker() == "o"]
+    assert (
+        len(points) == 1 and list(points[0].get_xdata()) == [2500] and list(points[0].get_ydata()) == [-120.0]
+    )
+
+
+def test_plot_in_one_panel_and_by_a_key(outputs, monkeypatch):
+    fig = figure_of(
+        monkeypatch, outputs / "multirun", "panel=none", "group=env", "out=" + str(outputs / "one.png")
+    )
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 1
+    assert sorted(t.get_text() for t in axes[0].get_legend().get_texts()) == [
+        "env=CartPole-v1\u00a0(6)", "env=Pendulum-v1\u00a0(3)"
+    ]  # fmt: skip

@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rlrun.config import parse_config, register_configs
 from rlrun.errors import ConfigError
+from rlrun.valuemap import BAR_WIDTH
 
 EPISODES = 1000
 
@@ -60,7 +61,7 @@ def test_tensorboard_has_the_residual_the_policy_changes_and_the_value_image(fro
     assert events.Scalars("tabular/bellman_residual")[-1].value < 1e-10
     images = events.Images("tabular/values")
     assert [i.step for i in images] == [1, iterations]
-    assert images[-1].width == images[-1].height > 100
+    assert images[-1].width == images[-1].height + BAR_WIDTH and images[-1].height > 100  # map, colour bar
 
 
 def test_pi_on_cliff_walking_plays_the_shortest_safe_path(workdir):

@@ -25,7 +25,7 @@ from rlrun.diagnostics import ExactValueError
 from rlrun.errors import check_finite
 from rlrun.nets import ActorCritic, make_agent
 from rlrun.optim import FlatAdam
-from rlrun.rollout import n_step_targets
+from rlrun.rollout import n_step_targets, normalize
 from rlrun.schema import AlgoSpec, EnvConfig, check_batch_per_env, require
 
 
@@ -95,8 +95,8 @@ class AC(OnPolicyAlgorithm):
             y = self.targets(batch).flatten()
             values = self.agent.value(obs)
             advantages = y - values
-            if cfg.norm_adv and len(advantages) > 1:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            if cfg.norm_adv:
+                advantages = normalize(advantages)
 
         # 4. grad J(theta) ~ grad log pi(a|s) A_hat(s, a)
         dist = self.agent.dist(obs)

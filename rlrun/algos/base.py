@@ -42,6 +42,7 @@ class Algorithm:
     iteration: int = 0  # iterations done
     env_steps: int = 0  # the x axis: environment steps (iterations for vi and pi)
     done: bool = False  # converged: the loop ends before total_steps
+    progress_unit: str = "step"  # what the x axis counts, on the console ("sweep" for vi)
 
     def iterate(self) -> dict[str, float]:
         """One iteration of the lecture's loop; returns scalars to log (TensorBoard tags)."""
@@ -73,3 +74,11 @@ class Algorithm:
     def finish(self, run_dir: Path) -> dict[str, Any]:
         """At the end of training: write any extra outputs; return extra summary.json fields."""
         return {}
+
+    def progress_fields(self) -> dict[str, str]:
+        """What the progress bar shows of this algorithm's state, besides the step and the return."""
+        return {}
+
+    def outcome(self, summary: dict[str, Any], wall_s: float) -> str:
+        """How the run ended, for the console's `done:` line (summary: summary.json's fields)."""
+        return f"{self.env_steps} steps in {wall_s:.1f}s"

@@ -3,15 +3,16 @@
 repeat:
   1. collect N transitions {(s_i, a_i, s'_i, r_i)} with the collection policy (random, or
      epsilon-greedy in Q) and add them to the replay store (off-policy: old data is reused)
-  2. K times: set y_i <- r_i + gamma * max_a' Q_phi'(s'_i, a'), with phi' a frozen copy of phi
+  K times:
+  2. set y_i <- r_i + gamma * max_a' Q_phi'(s'_i, a'), with phi' a frozen copy of phi
      (the target network); no bootstrap past a termination, bootstrap past a truncation
-  3.   each time, S gradient steps on minibatches of 1/2 sum_i ||Q_phi(s_i, a_i) - y_i||^2
-The result is the greedy policy argmax_a Q_phi(s, a).
+  3. set phi <- argmin_phi 1/2 sum_i ||Q_phi(s_i, a_i) - y_i||^2: S gradient steps on minibatches
+The result is the greedy policy argmax_a Q_phi(s, a), ties broken uniformly at random.
 
 With a table for Q (Discrete observations), step 3 is solved exactly: the least-squares fit of a
 table is the mean of y_i over the samples of each (s, a), so each of the K rounds is one value
-iteration step on the empirical model of the replay store. Offline (`algo.dataset`), step 1 is
-skipped and the store is the dataset.
+iteration step on the empirical model of the replay store (kept in float64, so it reaches that
+model's Q* to rounding). Offline (`algo.dataset`), step 1 is skipped and the store is the dataset.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from torch import nn
 from rlrun.algos.base import Algorithm, Build
 from rlrun.errors import ConfigError, check_finite, check_finite_rows
 from rlrun.nets import QFunction, QNetwork, QTable
-from rlrun.optim import FlatAdam, FlatParameters
+from rlrun.optim import FlatAdam, FlatParameters, linear_decay
 from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
 from rlrun.rollout import TransitionCollector
 from rlrun.schema import (
@@ -49,6 +50,7 @@ from rlrun.schema import (
 from rlrun.schema import check_finite as check_finite_config
 
 DATASET_FILE = "dataset.npz"
+EVAL_TIE_SEED = 10_000  # the evaluation's tie-breaks are seeded with seed + this (its envs are too)
 
 
 def td_targets(
@@ -67,13 +69,40 @@ def td_targets(
             best = next_q.max(-1).values
         else:
             best = next_q.gather(-1, q_online.q_values(next_obs).argmax(-1, keepdim=True)).squeeze(-1)
-        return rewards + gamma * (~terminated).float() * best
+        # the mask in Q's dtype: a float32 one would round gamma to float32 in a float64 table
+        return rewards + gamma * (~terminated).to(best.dtype) * best
+
+
+class Greedy:
+    """The policy argmax_a Q(s, a), with ties broken uniformly at random. Always taking the first
+    of tied actions, an untrained table (all zeros) is one fixed deterministic policy: on
+    FrozenLake it walks into the left wall, and epsilon-greedy collection around it may never
+    reach the goal (seed 12 did not, in 100k steps). The draws come from `generator`: collection
+    has one of its own (seeded by the run's seed, saved with the checkpoint), so the rest of the
+    run's random stream is what it was without ties; evaluation gets one seeded afresh each time,
+    so evaluating one Q twice plays the same actions."""
+
+    def __init__(self, q: QFunction, generator: torch.Generator):
+        self.q, self.generator = q, generator
+
+    def eval(self) -> Greedy:
+        self.q.eval()
+        return self
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        q = self.q.q_values(obs)
+        tied = q == q.max(-1, keepdim=True).values
+        draw = torch.rand(q.shape, generator=self.generator, device=q.device)
+        return torch.where(tied, draw, -1.0).argmax(-1)
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        return action
 
 
 def epsilon(cfg: FQIConfig, step: int, total_steps: int) -> float:
     """Linear decay from eps_start to eps_end over the first eps_fraction of training."""
-    progress = min(1.0, step / max(cfg.eps_fraction * total_steps, 1))
-    return cfg.eps_start + progress * (cfg.eps_end - cfg.eps_start)
+    return linear_decay(cfg.eps_start, step / max(cfg.eps_fraction * total_steps, 1), cfg.eps_end)
 
 
 class FQI(Algorithm):
@@ -95,78 +124,76 @@ class FQI(Algorithm):
         self.optimizer = None if self.tabular else FlatAdam(FlatParameters(q), lr=cfg.lr)
         self.num_iterations = -(-total_steps // cfg.N)
         self.collector = TransitionCollector(envs, device, seed)
+        self.greedy = Greedy(q, torch.Generator(device=device).manual_seed(seed))  # collection's
         self.iteration = 0
         self.env_steps = 0  # offline: N per round, the data an online round would have collected
 
-    # ------------------------------------------------------------------ 2.-3. fit
+    # ------------------------------------------------------------------ 2. targets, 3. fit
 
-    def fit_table(self) -> tuple[float, float]:
-        """One exact fit of the table: y for every stored transition, then Q(s, a) <- mean of y."""
-        data = self.buffer.all()
-        y = td_targets(self.q, data["rewards"], data["next_obs"], data["terminated"], self.cfg.gamma)
+    def targets(self, q_target: QFunction, data: dict[str, torch.Tensor]) -> torch.Tensor:
+        """y_i = r_i + gamma max_a' Q_phi'(s'_i, a'), and r_i alone past a termination."""
+        return td_targets(q_target, data["rewards"], data["next_obs"], data["terminated"], self.cfg.gamma)
+
+    def fit_table(self, data: dict[str, torch.Tensor], y: torch.Tensor) -> tuple[float, float]:
+        """The exact least-squares fit of a table: Q(s, a) <- the mean of the y_i of its samples,
+        summed in float64 (tens of thousands of float32 additions per cell drifted up to 5e-4)."""
         with torch.no_grad():
-            table = self.q.table
+            table = self.q.table.view(-1)
             cells = data["obs"] * self.num_actions + data["actions"]
-            sums = torch.zeros(table.numel(), device=self.device).index_add_(0, cells, y)
+            sums = torch.zeros(table.numel(), dtype=torch.float64, device=self.device)
+            sums.index_add_(0, cells, y.to(torch.float64))
             counts = torch.bincount(cells, minlength=table.numel())
             seen = counts > 0
-            before = table.view(-1)[cells]
-            table.view(-1)[seen] = sums[seen] / counts[seen]
+            before = table[cells]
+            table[seen] = (sums[seen] / counts[seen]).to(table.dtype)
             loss = 0.5 * ((before - y) ** 2).mean()
-            q_mean = table.view(-1)[cells].mean()
+            q_mean = table[cells].mean()
         return float(loss), float(q_mean)
 
-    def minibatches(
-        self, q_target: QFunction
-    ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor | None]]:
-        """The S minibatches of one target computation, drawn in blocks with their targets y from
-        the frozen q_target in one pass each (fewer, larger operations: ~2x faster on CartPole);
-        y is None with double Q."""
-        cfg, size = self.cfg, self.cfg.batch_size
-        per_block = max(1, 65536 // size)
-        for start in range(0, cfg.S, per_block):
-            block = self.buffer.sample(size * min(per_block, cfg.S - start))
-            parts = {key: value.split(size) for key, value in block.items()}
-            targets: list[torch.Tensor | None] = [None] * len(parts["actions"])
-            if not cfg.double_q:
-                y = td_targets(q_target, block["rewards"], block["next_obs"], block["terminated"], cfg.gamma)
-                targets = list(y.split(size))
-            for i, y_i in enumerate(targets):
-                yield {key: value[i] for key, value in parts.items()}, y_i
-
-    def fit_network(self, q_target: QFunction) -> tuple[float, float, float]:
-        """S gradient steps on minibatches, with targets from the frozen q_target."""
+    def blocks(self) -> Iterator[dict[str, torch.Tensor]]:
+        """A round's S minibatches of batch_size transitions, sampled a block of up to 65536
+        transitions at a time, so that their targets come from q_target in one pass per block
+        (fewer, larger operations: ~2x faster on CartPole)."""
         cfg = self.cfg
+        per_block = max(1, 65536 // cfg.batch_size)
+        for start in range(0, cfg.S, per_block):
+            yield self.buffer.sample(cfg.batch_size * min(per_block, cfg.S - start))
+
+    def gradient_steps(
+        self, block: dict[str, torch.Tensor], y: torch.Tensor | None, q_target: QFunction
+    ) -> list[torch.Tensor]:
+        """One gradient step on 1/2 ||Q_phi(s_i, a_i) - y_i||^2 per minibatch of the block; y None:
+        double Q, where the online Q, which moves every step, chooses a' for each minibatch's y."""
+        cfg = self.cfg
+        parts = {key: value.split(cfg.batch_size) for key, value in block.items()}
+        targets = [None] * len(parts["actions"]) if y is None else list(y.split(cfg.batch_size))
         stats = []
-        for mb, y in self.minibatches(q_target):
-            if y is None:  # double Q: the online Q, which moves every step, chooses a'
-                y = td_targets(q_target, mb["rewards"], mb["next_obs"], mb["terminated"], cfg.gamma, self.q)
+        for i, y_i in enumerate(targets):
+            mb = {key: value[i] for key, value in parts.items()}
+            if y_i is None:
+                y_i = td_targets(q_target, mb["rewards"], mb["next_obs"], mb["terminated"], cfg.gamma, self.q)
             q = self.q.q_values(mb["obs"]).gather(-1, mb["actions"][:, None]).squeeze(-1)
             if cfg.loss == "huber":
-                loss = nn.functional.smooth_l1_loss(q, y)
+                loss = nn.functional.smooth_l1_loss(q, y_i)
             else:
-                loss = 0.5 * nn.functional.mse_loss(q, y)
+                loss = 0.5 * nn.functional.mse_loss(q, y_i)
             self.optimizer.zero_grad()
             loss.backward()
             grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
             self.optimizer.step()
             stats.append(torch.stack([loss.detach(), q.detach().mean(), grad_norm]))
-        stacked = check_finite_rows(
-            stats, ["losses/q", "charts/q_mean", "losses/grad_norm"],
-            f"at iteration {self.iteration} (step {self.env_steps})",
-        )  # fmt: skip
-        loss, q_mean, grad_norm = stacked.mean(0).tolist()
-        return loss, q_mean, grad_norm
+        return stats
 
     def iterate(self) -> dict[str, float]:
         cfg = self.cfg
         metrics: dict[str, float] = {}
-        # 1. collect N transitions into the replay store (offline: the store is the dataset)
+        # 1. collect N transitions {(s_i, a_i, s'_i, r_i)} into the replay store (offline: the store
+        #    is the dataset)
         if not self.offline:
             eps = 1.0 if cfg.collect == "random" else epsilon(cfg, self.env_steps, self.total_steps)
             if self.buffer.size < cfg.learning_starts:
                 eps = 1.0  # fill the store with random actions first
-            self.buffer.add(self.collector.collect(self.q, cfg.N // self.envs.num_envs, eps))
+            self.buffer.add(self.collector.collect(self.greedy, cfg.N // self.envs.num_envs, eps))
             metrics["charts/epsilon"] = eps
         self.env_steps += cfg.N
         self.iteration += 1
@@ -177,18 +204,29 @@ class FQI(Algorithm):
             # later would shift the frozen targets' inputs under them
             self.q.encoder.set_statistics(self.buffer.all()["obs"])
         if self.optimizer is not None and cfg.anneal_lr:
-            self.optimizer.lr = cfg.lr * (1 - (self.iteration - 1) / self.num_iterations)
+            self.optimizer.lr = linear_decay(cfg.lr, (self.iteration - 1) / self.num_iterations)
 
+        where = f"at iteration {self.iteration} (step {self.env_steps})"
         stats = []
         for _ in range(cfg.K):
             if self.tabular:
-                loss, q_mean = self.fit_table()
-                check_finite({"losses/q": loss, "charts/q_mean": q_mean}, f"at iteration {self.iteration}")
+                data = self.buffer.all()
+                # 2. set y_i <- r_i + gamma max_a' Q_phi(s'_i, a'), for every stored transition
+                y = self.targets(self.q, data)
+                # 3. set phi <- argmin_phi 1/2 sum_i ||Q_phi(s_i, a_i) - y_i||^2: exact, the mean per (s, a)
+                loss, q_mean = self.fit_table(data, y)
+                check_finite({"losses/q": loss, "charts/q_mean": q_mean}, where)
                 stats.append((loss, q_mean))
-            else:
-                # 2. targets from phi' <- phi, frozen for this round's S steps (the target network)
-                q_target = copy.deepcopy(self.q)
-                stats.append(self.fit_network(q_target))
+                continue
+            q_target = copy.deepcopy(self.q)  # phi' <- phi, frozen for this round (the target network)
+            rows = []
+            for block in self.blocks():
+                # 2. set y_i <- r_i + gamma max_a' Q_phi'(s'_i, a')  (double Q: per minibatch, below)
+                y = None if cfg.double_q else self.targets(q_target, block)
+                # 3. set phi <- argmin_phi 1/2 sum_i ||Q_phi(s_i, a_i) - y_i||^2: a step per minibatch
+                rows += self.gradient_steps(block, y, q_target)
+            names = ["losses/q", "charts/q_mean", "losses/grad_norm"]
+            stats.append(check_finite_rows(rows, names, where).mean(0).tolist())
         means = np.mean(stats, axis=0)
         metrics["losses/q"], metrics["charts/q_mean"] = float(means[0]), float(means[1])
         if not self.tabular:
@@ -198,8 +236,10 @@ class FQI(Algorithm):
 
     # ------------------------------------------------------------------ the loop's interface
 
-    def policy(self) -> QFunction:
-        return self.q
+    def policy(self) -> Greedy:
+        """argmax_a Q(s, a), ties broken by a generator seeded afresh: reproducible evaluations."""
+        generator = torch.Generator(device=self.device).manual_seed(self.seed + EVAL_TIE_SEED)
+        return Greedy(self.q, generator)
 
     def pop_episodes(self) -> list[tuple[float, int]]:
         return self.collector.pop_episodes()
@@ -214,6 +254,7 @@ class FQI(Algorithm):
             # offline, the store is the dataset file, read again on resume
             "buffer": None if self.offline else self.buffer.state_dict(),
             "collector": self.collector.state_dict(),
+            "greedy_rng": self.greedy.generator.get_state(),
             "iteration": self.iteration,
             "env_steps": self.env_steps,
         }
@@ -225,16 +266,19 @@ class FQI(Algorithm):
         if state["buffer"] is not None:
             self.buffer.load_state_dict(state["buffer"])
         self.collector.load_state_dict(state["collector"])
+        if "greedy_rng" in state:  # (checkpoints from before ties were broken at random lack it)
+            self.greedy.generator.set_state(state["greedy_rng"].cpu())
         self.iteration, self.env_steps = state["iteration"], state["env_steps"]
 
     def finish(self, run_dir: Path) -> dict[str, Any]:
         extra: dict[str, Any] = {"offline": self.offline, "replay_size": self.buffer.size}
         if self.cfg.save_dataset:
             extra["dataset"] = str(save_dataset(run_dir / DATASET_FILE, self.buffer.all()))
-        if self.tabular:  # like vi and pi: V(s) = max_a Q(s, a) and the greedy policy
-            table = self.q.table.detach().cpu()
-            np.save(run_dir / "values.npy", table.max(-1).values.numpy())
-            np.save(run_dir / "policy.npy", table.argmax(-1).numpy())
+        if self.tabular:  # like vi and pi: V(s) = max_a Q(s, a) and the greedy policy (as evaluated)
+            table = self.q.table.detach()
+            states = torch.arange(table.shape[0], device=table.device)
+            np.save(run_dir / "values.npy", table.max(-1).values.cpu().numpy())
+            np.save(run_dir / "policy.npy", self.policy().act(states).cpu().numpy())
         return extra
 
 
@@ -247,7 +291,7 @@ def make_q_function(cfg: FQIConfig, obs_space: gym.Space, num_actions: int) -> Q
             raise ConfigError(
                 "algo.q_function", f"table needs Discrete observations; this env has {obs_space}"
             )
-        return QTable(int(obs_space.n), num_actions)
+        return QTable(int(obs_space.n), num_actions).to(torch.float64)  # exact fits, see fit_table
     return QNetwork(obs_space, num_actions, list(cfg.hidden), cfg.activation, cfg.normalize_obs)
 
 

@@ -29,6 +29,8 @@ from rlrun.schema import (
 
 
 class PolicyIteration(TabularAlgorithm):
+    progress_unit = "iteration"  # one evaluation and one improvement
+
     def __init__(self, cfg: PIConfig, model: TabularModel, total_steps: int):
         super().__init__(model, cfg.gamma, cfg.K, total_steps)
         self.cfg = cfg
@@ -47,6 +49,11 @@ class PolicyIteration(TabularAlgorithm):
         converged = changes == 0 and (self.cfg.S == 0 or self.residual < self.cfg.tol)
         metrics = {"tabular/bellman_residual": self.residual, "tabular/policy_changes": changes}
         return self.step_done(metrics, converged)
+
+    def stopping_rule(self) -> str:
+        if self.cfg.S == 0:
+            return "policy stable"
+        return f"policy stable, residual {self.residual:.2e} < algo.tol={self.cfg.tol:g}"
 
 
 # ---------------------------------------------------------------------------- config and builder

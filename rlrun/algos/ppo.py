@@ -20,7 +20,7 @@ from rlrun.algos.on_policy import OnPolicyAlgorithm, explained_variance
 from rlrun.errors import check_finite_rows
 from rlrun.nets import ActorCritic, make_agent
 from rlrun.optim import FlatAdam, FlatParameters, linear_decay
-from rlrun.rollout import gae
+from rlrun.rollout import gae, normalize
 from rlrun.schema import (
     AlgoSpec,
     EnvConfig,
@@ -58,13 +58,6 @@ def value_loss(
         return 0.5 * torch.nn.functional.mse_loss(values, returns)
     clipped = values_old + (values - values_old).clamp(-clip, clip)
     return 0.5 * torch.max((values - returns) ** 2, (clipped - returns) ** 2).mean()
-
-
-def normalize(advantages: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit std (one advantage is left as it is)."""
-    if len(advantages) < 2:
-        return advantages
-    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
 
 class PPO(OnPolicyAlgorithm):
@@ -123,23 +116,8 @@ class PPO(OnPolicyAlgorithm):
             for start in range(0, cfg.N, minibatch):
                 rows = None if order is None else order[start : start + minibatch]
                 mb = flat if rows is None else {k: v[rows] for k, v in flat.items()}
-                adv = mb["advantages"]
-                if cfg.norm_adv and cfg.S > 1:
-                    adv = normalize(adv)
-                logp, entropy, values = self.agent.evaluate(mb["obs"], mb["actions"])
-                policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, clip)
-                v_loss = value_loss(values, mb["returns"], mb["values"], clip if cfg.clip_vloss else None)
-                entropy = entropy.mean()
-                loss = policy_loss + cfg.vf_coef * v_loss
-                if cfg.ent_coef:  # (with 0, backward need not run through the entropy)
-                    loss = loss - cfg.ent_coef * entropy
-
-                self.optimizer.zero_grad()
-                loss.backward()
-                grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
-                self.optimizer.step()
-                row = [policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]
-                stats.append(torch.stack(row).detach())
+                approx_kl, row = self.minibatch_step(mb, clip)
+                stats.append(row)
             if cfg.target_kl is not None and approx_kl > cfg.target_kl:
                 break  # the policy moved far enough from pi_old for this batch
 
@@ -150,6 +128,25 @@ class PPO(OnPolicyAlgorithm):
         metrics["charts/clip"] = clip
         metrics["diagnostics/explained_variance"] = explained_variance(flat["values"], flat["returns"])
         return metrics
+
+    def minibatch_step(self, mb: dict[str, torch.Tensor], clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One gradient step on the clipped objective of a minibatch; its approx-KL and its
+        statistics (policy, value and entropy losses, approx-KL, clip fraction, gradient norm)."""
+        cfg = self.cfg
+        adv = normalize(mb["advantages"]) if cfg.norm_adv and cfg.S > 1 else mb["advantages"]
+        logp, entropy, values = self.agent.evaluate(mb["obs"], mb["actions"])
+        policy_loss, approx_kl, clipfrac = clipped_surrogate(logp, mb["logprobs"], adv, clip)
+        v_loss = value_loss(values, mb["returns"], mb["values"], clip if cfg.clip_vloss else None)
+        entropy = entropy.mean()
+        loss = policy_loss + cfg.vf_coef * v_loss
+        if cfg.ent_coef:  # (with 0, backward need not run through the entropy)
+            loss = loss - cfg.ent_coef * entropy
+
+        self.optimizer.zero_grad()
+        loss.backward()
+        grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
+        self.optimizer.step()
+        return approx_kl, torch.stack([policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]).detach()
 
 
 # ---------------------------------------------------------------------------- config and builder

@@ -1,6 +1,6 @@
 """What vi and pi share: the model, the value table and greedy policy, the table-lookup policy the
 evaluator plays, checkpoint state, the final outputs (values.npy, policy.npy, exact returns) and
-the TensorBoard image of V with the greedy policy as arrows."""
+the TensorBoard image of V with the greedy policy as arrows (drawn by rlrun.valuemap)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 from torch import nn
 
 from rlrun import bellman
 from rlrun.algos.base import Algorithm
 from rlrun.envs.tabular import TabularModel
 from rlrun.errors import ConfigError
-
-IMAGE_TAG = "tabular/values"
-IMAGE_SIDE = 512  # pixels, at most, of the image's longer side
+from rlrun.valuemap import IMAGE_TAG, value_image
 
 
 class TablePolicy(nn.Module):
@@ -63,9 +60,12 @@ class TabularAlgorithm(Algorithm):
         self.residual = float("inf")
         self.eval_returns: np.ndarray | None = None
         self.images: dict[str, np.ndarray] = {}
+        self.metrics: dict[str, float] = {}
 
     def step_done(self, metrics: dict[str, float], converged: bool) -> dict[str, float]:
         """Count the iteration, end on convergence or at the cap K, draw V at the first and last."""
+        metrics["tabular/states_reached"] = int(self.V.count_nonzero())
+        self.metrics = metrics
         self.iteration += 1
         self.env_steps = self.iteration  # the x axis of vi and pi: iterations
         self.converged = converged
@@ -75,6 +75,31 @@ class TabularAlgorithm(Algorithm):
         ):
             self.images[IMAGE_TAG] = value_image(self.model, self.V, self.pi)
         return metrics
+
+    def progress_fields(self) -> dict[str, str]:
+        """The residual and how many states the reward has reached (V != 0): while the reward is
+        still spreading the residual can be tiny and the iteration far from its end."""
+        reached = int(self.metrics.get("tabular/states_reached", 0))
+        fields = {"residual": f"{self.residual:.2e}", "reached": f"{reached}/{self.model.num_states} states"}
+        if "tabular/policy_changes" in self.metrics:
+            fields["changes"] = str(int(self.metrics["tabular/policy_changes"]))
+        return fields
+
+    def stopping_rule(self) -> str:
+        """What convergence meant for this run, for the `done:` line."""
+        raise NotImplementedError
+
+    def outcome(self, summary: dict[str, Any], wall_s: float) -> str:
+        count = f"{self.iteration} {self.progress_unit}{'s' * (self.iteration != 1)}"
+        if self.converged:
+            state = f"converged after {count} ({self.stopping_rule()})"
+        else:
+            cap = f"algo.K={self.K}" if self.iteration >= self.K else f"total_steps={self.iteration}"
+            state = f"not converged: stopped after {count} at {cap} (residual {self.residual:.2e})"
+        exact = f"exact return {summary['exact_return']:.6g} discounted"
+        if summary.get("exact_eval_return") is not None:
+            exact += f", {summary['exact_eval_return']:.6g} per episode"
+        return f"{state} in {wall_s:.1f}s; {exact}"
 
     def pop_images(self) -> dict[str, np.ndarray]:
         images, self.images = self.images, {}
@@ -125,48 +150,3 @@ class TabularAlgorithm(Algorithm):
 
 
 # ---------------------------------------------------------------------------- the image of V
-
-# a dark-blue to yellow colour map (viridis' end points and middle)
-COLOURS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
-
-
-def colour_map(x: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] as RGB uint8."""
-    pos = np.clip(x, 0, 1) * (len(COLOURS) - 1)
-    low = np.minimum(pos.astype(int), len(COLOURS) - 2)
-    frac = (pos - low)[..., None]
-    return ((1 - frac) * COLOURS[low] + frac * COLOURS[low + 1]).astype(np.uint8)
-
-
-def value_image(model: TabularModel, V: torch.Tensor, pi: torch.Tensor) -> np.ndarray:
-    """V on the grid as a heatmap (HWC uint8), walls and holes grey, greedy actions as arrows
-    where cells are big enough to hold one; grids bigger than the image are subsampled."""
-    rows, cols = model.grid
-    stride = max(1, -(-max(rows, cols) // IMAGE_SIDE))
-    values = V.cpu().numpy().reshape(rows, cols)[::stride, ::stride]
-    actions = pi.cpu().numpy().reshape(rows, cols)[::stride, ::stride]
-    blocked = model.blocked.reshape(rows, cols)[::stride, ::stride]
-    terminal = model.terminal.cpu().numpy().reshape(rows, cols)[::stride, ::stride]
-    low, high = values[~blocked].min(initial=0.0), values[~blocked].max(initial=0.0)
-    rgb = colour_map((values - low) / (high - low) if high > low else np.zeros_like(values))
-    rgb[blocked] = 128
-    cell = max(1, IMAGE_SIDE // max(values.shape))
-    image = np.kron(rgb, np.ones((cell, cell, 1), dtype=np.uint8))
-    if cell < 12 or model.moves is None:
-        return image
-    picture = Image.fromarray(image)
-    draw = ImageDraw.Draw(picture)
-    for (r, c), a in np.ndenumerate(actions):
-        if blocked[r, c] or terminal[r, c]:
-            continue
-        dr, dc = model.moves[a]
-        cy, cx, half = (r + 0.5) * cell, (c + 0.5) * cell, 0.35 * cell
-        tip = (cx + dc * half, cy + dr * half)
-        draw.line([(cx - dc * half, cy - dr * half), tip], fill=(255, 255, 255), width=max(1, cell // 16))
-        wing = 0.4 * half
-        draw.polygon(
-            [tip, (tip[0] - dc * wing - dr * wing, tip[1] - dr * wing - dc * wing),
-             (tip[0] - dc * wing + dr * wing, tip[1] - dr * wing + dc * wing)],
-            fill=(255, 255, 255),
-        )  # fmt: skip
-    return np.asarray(picture)

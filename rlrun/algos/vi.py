@@ -26,6 +26,8 @@ from rlrun.schema import AlgoSpec, EnvConfig, check_finite, check_gamma, check_n
 
 
 class ValueIteration(TabularAlgorithm):
+    progress_unit = "sweep"  # one Bellman backup of every state
+
     def __init__(self, cfg: VIConfig, model: TabularModel, total_steps: int):
         super().__init__(model, cfg.gamma, cfg.K, total_steps)
         self.cfg = cfg
@@ -44,13 +46,13 @@ class ValueIteration(TabularAlgorithm):
         # arbitrary initial one. So also wait until no value turns non-zero any more.
         reached = int(((self.V == 0) & (V_new != 0)).sum())
         self.V, self.pi = V_new, pi_new
-        metrics = {
-            "tabular/bellman_residual": self.residual,
-            "tabular/policy_changes": changes,
-            "tabular/states_reached": int(V_new.count_nonzero()),
-        }
+        metrics = {"tabular/bellman_residual": self.residual, "tabular/policy_changes": changes}
         converged = self.residual < self.cfg.tol and reached == 0 and changes == 0
         return self.step_done(metrics, converged)
+
+    def stopping_rule(self) -> str:
+        tol = f"algo.tol={self.cfg.tol:g}"
+        return f"residual {self.residual:.2e} < {tol}, no new states reached, policy stable"
 
 
 # ---------------------------------------------------------------------------- config and builder

@@ -6,15 +6,18 @@ import difflib
 import functools
 import importlib
 import inspect
+import os
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.vector.async_vector_env import _async_worker
 
-from rlrun.errors import ConfigError
-from rlrun.schema import EnvConfig
+from rlrun.errors import ConfigError, first_line
+from rlrun.extras import ATARI_NAMESPACE, env_extra, missing_extra
+from rlrun.schema import TORCH_ENV_IDS, EnvConfig
 
 
 def resolve_env_id(env: EnvConfig) -> str:
@@ -22,10 +25,9 @@ def resolve_env_id(env: EnvConfig) -> str:
     env_id = env.id
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise ConfigError("env.id", f"cannot import module {module!r}: {err}") from None
+        import_user_module(module)
+    if env_id.startswith(ATARI_NAMESPACE) and env_id not in gym.registry:
+        register_atari(env_id)
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -34,6 +36,36 @@ def resolve_env_id(env: EnvConfig) -> str:
             f"{env_id!r} is not a registered gymnasium id (see gymnasium.pprint_registry()){hint}",
         )
     return env_id
+
+
+def import_user_module(module: str) -> None:
+    """Import the module of `env.id=module:Id`, from the working directory too, as `python -m`
+    would: a console script's sys.path starts at its own folder, not the user's."""
+    try:
+        importlib.import_module(module)
+        return
+    except ModuleNotFoundError as err:
+        cwd = os.getcwd()
+        top = module.split(".")[0]
+        if err.name != top or cwd in sys.path:
+            raise ConfigError("env.id", f"cannot import module {module!r}: {err}") from None
+    sys.path.insert(0, cwd)
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        sys.path.remove(cwd)
+        raise ConfigError(
+            "env.id", f"cannot import module {module!r} (looked in sys.path and {cwd}): {err}"
+        ) from None
+
+
+def register_atari(env_id: str) -> None:
+    """ale_py registers the ALE/ ids when it is imported; gymnasium does not import it itself."""
+    try:
+        import ale_py
+    except ImportError:
+        raise ConfigError("env.id", missing_extra("atari", env_id)) from None
+    gym.register_envs(ale_py)
 
 
 def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
@@ -46,23 +78,64 @@ def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
     check_kwarg_types(env_id, env.kwargs)
     try:
         return gym.make(env_id, **kwargs)
+    except (gym.error.DependencyNotInstalled, ImportError) as err:  # e.g. box2d or mujoco missing
+        raise missing_dependency(env_id, err) from None
     except (TypeError, ValueError) as err:
-        raise ConfigError("env.kwargs", f"gymnasium.make({env_id!r}) refused them: {err}") from None
+        raise refused_kwargs(env, env_id, err) from None
     except gym.error.Error as err:
         raise ConfigError("env.id", f"gymnasium cannot make {env_id!r}: {err}") from None
-    except ImportError as err:  # e.g. box2d or mujoco not installed
-        raise ConfigError("env.id", f"{env_id!r} needs a package that is missing: {err}") from None
+
+
+def missing_dependency(env_id: str, err: Exception) -> ConfigError:
+    """Name the extra that brings what `env_id` needs, or gymnasium's own words."""
+    extra = env_extra(gym.spec(env_id).entry_point)
+    if extra is None:
+        return ConfigError("env.id", f"{env_id!r} needs a package that is missing: {first_line(err)}")
+    return ConfigError("env.id", missing_extra(extra, env_id))
+
+
+def refused_kwargs(env: EnvConfig, env_id: str, err: Exception) -> ConfigError:
+    """gymnasium.make refused env.kwargs: say which names this backend takes and, where the torch
+    backend has a parameter the gymnasium env lacks (shifted dynamics), say so."""
+    accepted = constructor_arguments(env_id)
+    unknown = [name for name in env.kwargs if accepted is not None and name not in accepted]
+    if not unknown:
+        return ConfigError("env.kwargs", f"gymnasium.make({env_id!r}) refused them: {first_line(err)}")
+    name = unknown[0]
+    takes = ", ".join(accepted) or "no parameters"
+    message = f"{env_id} on the gymnasium backend has no parameter {name!r} (it takes: {takes})"
+    if env_id in TORCH_ENV_IDS:
+        from rlrun.envs.torch_envs import TORCH_ENVS
+
+        torch_params = list(TORCH_ENVS[env_id].default_params)
+        if name in torch_params:
+            params = ", ".join(torch_params)
+            message += f"; the torch backend has it: add env.backend=torch (parameters: {params})"
+    return ConfigError(f"env.kwargs.{name}", message)
+
+
+def constructor_parameters(env_id: str) -> dict[str, inspect.Parameter] | None:
+    """The parameters of the env's class (None where they cannot be read)."""
+    try:
+        entry = gym.spec(env_id).entry_point
+        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
+        return dict(inspect.signature(creator).parameters)
+    except (ImportError, AttributeError, TypeError, ValueError, gym.error.Error):
+        return None
+
+
+def constructor_arguments(env_id: str) -> list[str] | None:
+    """The keyword arguments the env's class takes (None where they cannot be read)."""
+    parameters = constructor_parameters(env_id)
+    if parameters is None or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return None
+    return [name for name, p in parameters.items() if name != "self" and p.kind is not p.VAR_POSITIONAL]
 
 
 def check_kwarg_types(env_id: str, kwargs: dict[str, Any]) -> None:
     """A keyword argument whose default in the env's constructor is a number, a bool or a string
     must be one too: a wrong type would otherwise fail deep inside a step."""
-    try:
-        entry = gym.spec(env_id).entry_point
-        creator = gym.envs.registration.load_env_creator(entry) if isinstance(entry, str) else entry
-        parameters = inspect.signature(creator).parameters
-    except (TypeError, ValueError, ImportError, AttributeError, gym.error.Error):
-        return  # a creator we cannot inspect: gymnasium.make will say what it refuses
+    parameters = constructor_parameters(env_id) or {}
     kinds = {bool: (bool,), int: (int, float), float: (int, float), str: (str,)}
     for name, value in kwargs.items():
         default = parameters[name].default if name in parameters else None
