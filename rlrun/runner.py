@@ -161,7 +161,11 @@ def checkpoint_state(run: RunConfig, algo: Algorithm, envs: gym.vector.VectorEnv
 def reward_statistics(envs: Any) -> dict | None:
     """The reward normaliser's running statistics (kept even where the env stack is not)."""
     rms = getattr(envs, "return_rms", None)
-    return None if rms is None else {"mean": rms.mean, "var": rms.var, "count": rms.count}
+    if rms is None:
+        return None
+    # gymnasium's normaliser keeps numpy scalars, which torch.load(weights_only=True) refuses
+    plain = {name: getattr(rms, name) for name in ("mean", "var", "count")}
+    return {k: v.tolist() if isinstance(v, np.ndarray | np.generic) else v for k, v in plain.items()}
 
 
 def restore(state: dict, algo: Algorithm, envs: gym.vector.VectorEnv | None) -> None:
