@@ -25,6 +25,10 @@ class Policy(Protocol):
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor: ...
 
+    def state_dict(self) -> dict[str, Any]: ...  # the policy's weights alone (best.pt)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 
 @dataclass
 class Build:
