@@ -335,6 +335,18 @@ def knob_range(value: Any) -> tuple[float, float] | None:
     return None
 
 
+def dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict by dotted names: Hydra reads +env.adr.limits.obs_noise.correlated=[0,1] as
+    {obs_noise: {correlated: [0, 1]}}, which names the knob obs_noise.correlated."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def robustness_on(env: EnvConfig) -> bool:
     return bool(env.adr.params) or any(knob_range(v) != (0.0, 0.0) for v in robustness_knobs(env).values())
 
@@ -389,7 +401,7 @@ def check_adr(env: EnvConfig) -> None:
     require(
         adr.t_low < adr.t_high, "env.adr.t_low", f"must be < env.adr.t_high={adr.t_high}, got {adr.t_low}"
     )
-    for name, bounds in adr.limits.items():
+    for name, bounds in dotted(adr.limits).items():
         key = f"env.adr.limits.{name}"
         require(name in adr.params, key, f"{name} is not in env.adr.params {adr.params}")
         pair = knob_range(bounds)
@@ -398,7 +410,7 @@ def check_adr(env: EnvConfig) -> None:
             key,
             f"must be [low, high] with low <= high, got {bounds}",
         )
-    for name, step in adr.deltas.items():
+    for name, step in dotted(adr.deltas).items():
         key = f"env.adr.deltas.{name}"
         require(name in adr.params, key, f"{name} is not in env.adr.params {adr.params}")
         number = isinstance(step, int | float) and not isinstance(step, bool)

@@ -156,7 +156,9 @@ def test_random_network_perturbation_of_actions():
 
 
 def test_a_resumed_wrapper_continues_exactly():
-    cfg = torch_env(obs_noise__correlated=0.1, obs_noise__uncorrelated=0.1, latency=[0, 2], perturb__strength=0.1)
+    cfg = torch_env(
+        obs_noise__correlated=0.1, obs_noise__uncorrelated=0.1, latency=[0, 2], perturb__strength=0.1
+    )
     a, b = make_envs(cfg, 16, CPU), make_envs(cfg, 16, CPU)
     a.reset(seed=0)
     for _ in range(30):

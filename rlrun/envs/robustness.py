@@ -29,7 +29,7 @@ import torch
 from rlrun.envs.adr import ADR
 from rlrun.envs.torch_envs.base import TorchVectorEnv
 from rlrun.errors import ConfigError
-from rlrun.schema import MAX_LATENCY, knob_range, robustness_knobs, robustness_on
+from rlrun.schema import MAX_LATENCY, dotted, knob_range, robustness_knobs, robustness_on
 
 Tensor = torch.Tensor
 KNOBS = ("obs_noise.correlated", "obs_noise.uncorrelated", "latency", "action_noise", "perturb.strength")
@@ -271,6 +271,7 @@ def make_adr(envs: TorchVectorEnv, cfg: Any) -> ADR:
     """ADR over cfg.adr.params: nominal values from the env (physical) or the knobs; limits and steps
     from the config (ConfigError naming the key for a name or limit that does not fit)."""
     adr_cfg, knobs = cfg.adr, robustness_knobs(cfg)
+    given_limits, given_deltas = dotted(adr_cfg.limits), dotted(adr_cfg.deltas)
     nominal, limits, deltas = [], [], []
     for name in adr_cfg.params:
         if name in knobs:
@@ -281,8 +282,8 @@ def make_adr(envs: TorchVectorEnv, cfg: Any) -> ADR:
             allowed = ", ".join([*envs.default_params, *KNOBS])
             raise ConfigError("env.adr.params", f"{cfg.id} has no parameter {name!r}; allowed: {allowed}")
         key = f"env.adr.limits.{name}"
-        if name in adr_cfg.limits:
-            low, high = (float(b) for b in adr_cfg.limits[name])
+        if name in given_limits:
+            low, high = (float(b) for b in given_limits[name])
         elif value != 0 and name != "latency":
             low, high = sorted((value / 10, value * 10))  # a decade either side
         else:
@@ -294,7 +295,7 @@ def make_adr(envs: TorchVectorEnv, cfg: Any) -> ADR:
         if name in knobs and (low < 0 or (name == "latency" and (high != int(high) or high > MAX_LATENCY))):
             allowed = f"whole steps in [0, {MAX_LATENCY}]" if name == "latency" else "[0, inf)"
             raise ConfigError(key, f"must lie in {allowed}, got [{low:g}, {high:g}]")
-        step = adr_cfg.deltas.get(name, adr_cfg.delta * abs(value) if value else adr_cfg.delta)
+        step = given_deltas.get(name, adr_cfg.delta * abs(value) if value else adr_cfg.delta)
         nominal.append(value)
         limits.append((low, high))
         deltas.append(float(step))
