@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
@@ -12,10 +14,12 @@ from omegaconf import OmegaConf
 from rlrun.checkpoint import BEST, load_checkpoint
 from rlrun.config import parse_config
 from rlrun.device import resolve_device
+from rlrun.envs.factory import make_envs
 from rlrun.errors import ConfigError
 from rlrun.evaluate import Evaluator
 from rlrun.extras import missing_extra
-from rlrun.rundir import CONFIG, check_run_dir
+from rlrun.robustness_map import Grid, Policy, format_table, robustness_map
+from rlrun.rundir import CHECKPOINT, CONFIG, check_run_dir, read_summary
 from rlrun.runner import make_algorithm
 from rlrun.schema import DeviceConfig
 
@@ -71,6 +75,11 @@ def evaluate_run(
         returns = evaluator(policy, torch_device, deterministic=True)
     finally:
         evaluator.close()
+    report(run, checkpoint, step, returns, episodes, video_dir)
+    return returns
+
+
+def report(run: Any, checkpoint: str, step: int, returns: np.ndarray, episodes: int, video_dir: Any) -> None:
     print(
         f"rlrun eval: {run.algo.name} on {run.env.id}, {checkpoint} policy (step {step}): return "
         f"{returns.mean():.2f} +- {returns.std():.2f} over {episodes} episodes"
@@ -78,4 +87,64 @@ def evaluate_run(
     if video_dir is not None:
         for path in sorted(video_dir.glob("*.mp4")):
             print(f"rlrun eval: video {path}")
-    return returns
+
+
+def robustness_command(args: list[str]) -> None:
+    """`rlrun eval RUN_DIR [RUN_DIR ...] grid.NAME=START:STOP:NUM ... [out=DIR] [episodes=N]
+    [solved=R] [device=D]`: a robustness map of each run (rlrun.robustness_map)."""
+    dirs = [a for a in args if "=" not in a or Path(a).is_dir()]
+    options = dict(a.split("=", 1) for a in args if a not in dirs)
+    grid = Grid.parse({k.removeprefix("grid."): v for k, v in options.items() if k.startswith("grid.")})
+    rest = {k: v for k, v in options.items() if not k.startswith("grid.")}
+    unknown = set(rest) - {"out", "episodes", "solved", "device", "checkpoint"}
+    if unknown:
+        raise ConfigError(
+            sorted(unknown)[0], "eval with grid.* takes out, episodes, solved, device, checkpoint"
+        )
+    episodes = parse_number(rest, "episodes", int, 10)
+    device = resolve_device(DeviceConfig(type=rest.get("device", "auto")))
+    runs = [load_policy(d, device, rest.get("checkpoint", "last")) for d in dirs]
+    names = [run.name for run in runs]
+    for i, run in enumerate(runs):  # a name per run, for the csv and the plot's panels
+        run.name += f" #{i + 1}" if names.count(run.name) > 1 else ""
+    spec_threshold = gym.spec(runs[0].env.id).reward_threshold
+    solved = parse_number(rest, "solved", float, spec_threshold)
+    if solved is None:
+        raise ConfigError("solved", f"{runs[0].env.id} has no reward threshold: give solved=RETURN")
+    out = Path(rest.get("out", "robustness"))
+    table = robustness_map(runs, grid, episodes, solved, out, device)
+    print(
+        f"rlrun eval: {len(grid.cells())} cells x {episodes} episodes per run; solved: return >= {solved:g}"
+    )
+    print(format_table(table))
+    print(f"rlrun eval: wrote {out / 'robustness.csv'} and {out / 'robustness.png'}")
+
+
+def parse_number(options: dict[str, str], key: str, kind: type, default: Any) -> Any:
+    if key not in options:
+        return default
+    try:
+        value = kind(options[key])
+    except ValueError:
+        raise ConfigError(key, f"must be a number, got {options[key]!r}") from None
+    if key == "episodes" and value <= 0:
+        raise ConfigError(key, f"must be > 0, got {value}")
+    return value
+
+
+def load_policy(run_dir: str, device: Any, checkpoint: str = "last") -> Policy:
+    """A run's env config and policy (its last or best checkpoint), for the robustness map."""
+    path = check_run_dir(run_dir)
+    run = parse_config(OmegaConf.load(path / CONFIG))
+    state = load_checkpoint(path, map_location=device, name=BEST if checkpoint == "best" else CHECKPOINT)
+    envs = make_envs(run.env, 1, device, with_adr=False)
+    try:
+        algo = make_algorithm(run, envs, device)
+    finally:
+        envs.close()
+    if checkpoint == "best":
+        algo.policy().load_state_dict(state["policy"])
+    else:
+        algo.load_state_dict(state["algo"])
+    summary = read_summary(path) or {}
+    return Policy(str(run_dir), run.env, algo.policy(), summary.get("adr_entropy"), run.seed)
