@@ -107,8 +107,10 @@ def adr_cfg(**adr) -> EnvConfig:
     return cfg
 
 
-def test_env_parameters_follow_adr_and_ranges_widen_on_an_easy_signal():
+@pytest.mark.parametrize("subset", [True, False], ids=["cpu-way", "cuda-way"])
+def test_env_parameters_follow_adr_and_ranges_widen_on_an_easy_signal(subset):
     envs = make_envs(adr_cfg(buffer=2), 64, torch.device("cpu"))
+    envs.subset = envs.envs.subset_reset = subset  # False: the CUDA way (no sync), run on the CPU
     envs.reset(seed=0)
     for _ in range(600):
         envs.step(torch.randint(0, 2, (64,)))

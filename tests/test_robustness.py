@@ -45,8 +45,10 @@ def test_everything_off_by_default_is_the_bare_env():
     assert not isinstance(envs, RobustEnv)
 
 
-def test_correlated_noise_is_constant_within_an_episode_and_redrawn_at_reset():
+@pytest.mark.parametrize("subset", [True, False], ids=["cpu-way", "cuda-way"])
+def test_correlated_noise_is_constant_within_an_episode_and_redrawn_at_reset(subset):
     envs = make_envs(torch_env(obs_noise__correlated=0.5), 32, CPU)
+    envs = envs if subset else no_subset(envs)
     obs, _ = envs.reset(seed=0)
     offset = obs - envs.envs.state.float()  # CartPole's observation is its state
     assert offset.abs().min() > 0
@@ -92,20 +94,28 @@ def test_uncorrelated_noise_is_drawn_every_step_with_its_scale():
 def test_noise_scales_are_randomised_per_env_at_each_reset():
     envs = make_envs(torch_env(obs_noise__correlated=[0.1, 0.3], latency=[0, 3]), 256, CPU)
     envs.reset(seed=1)
-    scale, k = envs.episode["obs_noise.correlated"], envs.episode["latency"]
+    scale, k = envs.per_env("obs_noise.correlated"), envs.per_env("latency")
     assert 0.1 <= float(scale.min()) < 0.12 and 0.28 < float(scale.max()) <= 0.3
     assert set(k.tolist()) == {0.0, 1.0, 2.0, 3.0}
 
 
+def no_subset(envs: RobustEnv) -> RobustEnv:
+    """The way a CUDA env renews episodes (every env draws, torch.where keeps), run on the CPU."""
+    envs.subset = envs.envs.subset_reset = False
+    return envs
+
+
+@pytest.mark.parametrize("subset", [True, False], ids=["cpu-way", "cuda-way"])
 @pytest.mark.parametrize("latency", [1, 3, [0, 4]])
-def test_latency_k_delays_actions_by_exactly_k_steps(latency):
+def test_latency_k_delays_actions_by_exactly_k_steps(latency, subset):
     envs = make_envs(torch_env(latency=latency), 8, CPU)
+    envs = envs if subset else no_subset(envs)
     applied = record_applied(envs)
     envs.reset(seed=0)
     episode = [[] for _ in range(8)]  # each env's actions in its current episode
     generator = torch.Generator().manual_seed(0)
     for _ in range(60):
-        k = envs.episode["latency"].long().tolist()
+        k = envs.per_env("latency").long().tolist()
         actions = torch.randint(0, 2, (8,), generator=generator)
         for i in range(8):
             episode[i].append(int(actions[i]))

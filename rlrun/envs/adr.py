@@ -99,6 +99,17 @@ class ADR:
         self.counts.index_add_(0, slot, probed.long())
         self.update()
 
+    def record_some(self, ended: Tensor, returns: Tensor) -> None:
+        """record() for the envs `ended` (indices), judging only when a buffer is full (the CPU's way:
+        reading a tensor there costs no sync)."""
+        probes = self.probe[ended]
+        probed = probes >= 0
+        slot = probes[probed]
+        self.sums.index_add_(0, slot, returns[ended][probed].to(torch.float64))
+        self.counts.index_add_(0, slot, torch.ones_like(slot))
+        if bool((self.counts >= self.buffer).any()):
+            self.update()
+
     def update(self) -> None:
         """mean(D) >= t_H widens a full buffer's boundary by delta, <= t_L narrows it; D is cleared."""
         full = self.counts >= self.buffer

@@ -61,6 +61,10 @@ class RobustEnv:
         self.action_noise_on = "action_noise" in on
         self.perturb_on = "perturb.strength" in on
         self.physical = [name for name in adr_names if name not in KNOBS]  # written into envs.params
+        # knobs drawn anew for each episode (a range); the others keep their one value
+        self.varying = [
+            name for name, (low, high) in self.knobs.items() if high > low and name not in adr_names
+        ]
         self.subset = self.device.type == "cpu"  # as the torch envs: draw only for ended envs there
         self.generator = torch.Generator(device=self.device)
         self.generator.seed()
@@ -69,8 +73,9 @@ class RobustEnv:
         act_shape = envs.single_action_space.shape
         act_dtype = torch.float32 if self._continuous else torch.int64
         self._queue = torch.zeros(max_latency + 1, E, *act_shape, dtype=act_dtype, device=self.device)
-        self._pos = 0  # the queue's slot this step writes (all envs step together)
-        self._t = torch.zeros(E, dtype=torch.int64, device=self.device)  # steps into the episode
+        # the envs whose episode starts at this step: a mask (no sync), or their indices on the CPU
+        self._first = torch.ones(E, dtype=torch.bool, device=self.device)
+        self._started = torch.arange(E, device=self.device)
         self._obs = torch.zeros(E, obs_dim, device=self.device)  # the last true observation
         self._out_dim = act_shape[0] if perturb_target == "action" and self._continuous else obs_dim
         self.episode: dict[str, Tensor] = self._draw(E)  # per-env values of the current episode
@@ -88,22 +93,23 @@ class RobustEnv:
 
     # ---------------------------------------------------------------- new episodes
     def _draw(self, n: int) -> dict[str, Tensor]:
-        """Each per-episode value for n envs starting an episode: knob values, physical ADR values,
-        the probed ADR boundary, the unit correlated draw, the random network's weights."""
+        """The per-episode values that vary, for n envs starting an episode: knobs drawn from their
+        ranges, ADR's values and probed boundary, the correlated offset, the random network."""
         g, device = self.generator, self.device
         values: dict[str, Tensor] = {}
-        for name, (low, high) in self.knobs.items():
-            values[name] = torch.empty(n, device=device).uniform_(low, high, generator=g) if high > low else (
-                torch.full((n,), low, device=device)
-            )  # fmt: skip
+        for name in self.varying:
+            low, high = self.knobs[name]
+            values[name] = torch.empty(n, device=device).uniform_(low, high, generator=g)
         if self.adr is not None:
             drawn, values["adr.probe"] = self.adr.draw(n, g)
             for i, name in enumerate(self.adr.names):
-                values[name] = drawn[:, i].to(values[name].dtype if name in values else self.envs.dtype)
-        values["latency"] = values["latency"].round().clamp(0, self.max_latency)
+                values[name] = drawn[:, i].to(torch.float32 if name in KNOBS else self.envs.dtype)
+        if "latency" in values:
+            values["latency"] = values["latency"].round().clamp(0, self.max_latency)
         if self.noise_on:
             unit = torch.randn(n, self._obs.shape[1], device=device, generator=g)
-            values["offset"] = unit * values["obs_noise.correlated"][:, None]
+            scale = values.get("obs_noise.correlated", self.knobs["obs_noise.correlated"][0])
+            values["offset"] = unit * (scale[:, None] if isinstance(scale, Tensor) else scale)
         if self.perturb_on:
             in_dim, hidden, out = self._obs.shape[1], self.hidden, self._out_dim
             values["net.w1"] = torch.randn(n, in_dim, hidden, device=device, generator=g) / in_dim**0.5
@@ -112,19 +118,17 @@ class RobustEnv:
         return values
 
     def _renew(self, done: Tensor) -> None:
-        """New per-episode values for the envs whose episode ended (done [E])."""
-        if self.subset:
-            ended = done.nonzero(as_tuple=True)[0]
-            if ended.shape[0] == 0:
-                return
-            fresh = self._draw(ended.shape[0])
-            self.episode = {k: v.index_copy(0, ended, fresh[k]) for k, v in self.episode.items()}
-        else:
-            fresh = self._draw(self.num_envs)
-            self.episode = {
-                k: torch.where(done.view(-1, *[1] * (v.dim() - 1)), fresh[k], v)
-                for k, v in self.episode.items()
-            }
+        """New per-episode values for the envs whose episode ended (done [E]; no sync)."""
+        fresh = self._draw(self.num_envs)
+        self.episode = {
+            k: torch.where(done.view(-1, *[1] * (v.dim() - 1)), fresh[k], v) for k, v in self.episode.items()
+        }
+        self._publish()
+
+    def _renew_some(self, ended: Tensor) -> None:
+        """New per-episode values for the envs `ended` (indices), in place (the CPU's way)."""
+        for name, value in self._draw(ended.shape[0]).items():
+            self.episode[name].index_copy_(0, ended, value)
         self._publish()
 
     def _publish(self) -> None:
@@ -133,13 +137,25 @@ class RobustEnv:
             self.envs.params[name] = self.episode[name]
         if self.adr is not None:
             self.adr.probe = self.episode["adr.probe"]
-        self._k = self.episode["latency"].long()
+        self._k = (
+            self.episode["latency"].long() if "latency" in self.episode else int(self.knobs["latency"][0])
+        )
+
+    def per_env(self, name: str) -> Tensor:
+        """A knob's value in each env's current episode [E]."""
+        if name in self.episode:
+            return self.episode[name]
+        return torch.full((self.num_envs,), self.knobs[name][0], device=self.device)
+
+    def _scale(self, name: str) -> Tensor | float:
+        """A knob's value per env as [E, 1] (to broadcast over a row), or its fixed value."""
+        return self.episode[name][:, None] if name in self.episode else self.knobs[name][0]
 
     def _perturbation(self, obs: Tensor) -> Tensor:
         """strength * f(obs), f each env's own random network: [E, out]."""
         ep = self.episode
         hidden = torch.tanh(torch.bmm(obs[:, None, :], ep["net.w1"]).squeeze(1) + ep["net.b1"])
-        return torch.bmm(hidden[:, None, :], ep["net.w2"]).squeeze(1) * ep["perturb.strength"][:, None]
+        return torch.bmm(hidden[:, None, :], ep["net.w2"]).squeeze(1) * self._scale("perturb.strength")
 
     def _seen(self, obs: Tensor, jitter: Tensor | None) -> Tensor:
         """What the policy sees of true observations obs [E, D] in the current episodes."""
@@ -156,7 +172,8 @@ class RobustEnv:
             self.generator.manual_seed(seed + SEED_OFFSET)
         self.episode = self._draw(self.num_envs)
         self._publish()
-        self._t.zero_()
+        self._first.fill_(True)
+        self._started = torch.arange(self.num_envs, device=self.device)
         self._obs = obs
         return self._seen(obs, self._jitter()), info
 
@@ -164,23 +181,29 @@ class RobustEnv:
         """This step's uncorrelated noise (shared by a step's final and first observations)."""
         if not self.noise_on:
             return None
-        scale = self.episode["obs_noise.uncorrelated"][:, None]
-        return torch.randn(self._obs.shape, device=self.device, generator=self.generator) * scale
+        noise = torch.randn(self._obs.shape, device=self.device, generator=self.generator)
+        return noise.mul_(self._scale("obs_noise.uncorrelated"))
 
     def applied(self, actions: Tensor) -> Tensor:
         """The actions the env applies this step: delayed, noisy, perturbed."""
         actions = actions.reshape(self._queue.shape[1:])
         if self.latency_on:
-            size = self.max_latency + 1
-            self._queue[self._pos] = actions
-            delay = torch.minimum(self._k, self._t)
-            slot = (self._pos - delay).remainder(size)
-            index = slot.view(1, -1, *[1] * (actions.dim() - 1)).expand(1, *actions.shape)
-            actions = self._queue.gather(0, index).squeeze(0)
-            self._pos = (self._pos + 1) % size
+            # the queue holds the last max_latency + 1 actions, newest first: queue[d] was chosen
+            # d steps ago; an episode's first action also stands in for the k before it
+            queue = torch.cat((actions[None], self._queue[:-1]))
+            if self.subset:
+                queue[:, self._started] = actions[self._started]
+            else:
+                queue = torch.where(self._first.view(1, -1, *[1] * (actions.dim() - 1)), actions, queue)
+            self._queue = queue
+            if isinstance(self._k, int):
+                actions = queue[self._k]
+            else:
+                index = self._k.view(1, -1, *[1] * (actions.dim() - 1)).expand(1, *actions.shape)
+                actions = queue.gather(0, index).squeeze(0)
         if self.action_noise_on and self._continuous:
             noise = torch.randn(actions.shape, device=self.device, generator=self.generator)
-            actions = actions + noise * self.episode["action_noise"][:, None]
+            actions = actions + noise * self._scale("action_noise")
         if self.perturb_on and self.perturb_target == "action":
             actions = actions + self._perturbation(self._obs)
         return actions
@@ -190,15 +213,31 @@ class RobustEnv:
         done = terminated | truncated
         jitter = self._jitter()
         final_seen = self._seen(info["final_obs"], jitter)  # the ended episodes' own noise
-        if self.adr is not None:
-            self.adr.record(done, info["episode"]["r"])
-        self._renew(done)
-        self._t = torch.where(done, 0, self._t + 1)
+        if self.subset:  # the CPU: finding the ended envs costs no sync; work on those alone
+            ended = done.nonzero(as_tuple=True)[0]
+            if ended.shape[0]:
+                if self.adr is not None:
+                    self.adr.record_some(ended, info["episode"]["r"])
+                self._renew_some(ended)
+            self._started = ended
+        else:
+            if self.adr is not None:
+                self.adr.record(done, info["episode"]["r"])
+            self._renew(done)
+            self._first = done
         self._obs = obs
         seen = self._seen(obs, jitter)
         if self.perturb_on and self.perturb_target == "obs":  # same values; keep final_obs == obs exactly
             seen = torch.where(done[:, None], seen, final_seen)
         return seen, reward, terminated, truncated, {**info, "final_obs": final_seen}
+
+    def _first_mask(self) -> Tensor:
+        """The envs at their episode's first step, as a mask [E] (whichever way it is kept)."""
+        if not self.subset:
+            return self._first.clone()
+        return torch.zeros(self.num_envs, dtype=torch.bool, device=self.device).index_fill_(
+            0, self._started, True
+        )
 
     def close(self) -> None:
         self.envs.close()
@@ -220,8 +259,7 @@ class RobustEnv:
             "envs": self.envs.state_dict(),
             "episode": {k: v.clone() for k, v in self.episode.items()},
             "queue": self._queue.clone(),
-            "pos": self._pos,
-            "t": self._t.clone(),
+            "first": self._first_mask(),
             "obs": self._obs.clone(),
             "generator": self.generator.get_state(),
             "adr": None if self.adr is None else self.adr.state_dict(),
@@ -235,8 +273,8 @@ class RobustEnv:
             )
         self.episode = {k: v.to(self.device).clone() for k, v in state["episode"].items()}
         self._queue = state["queue"].to(self.device).clone()
-        self._pos = int(state["pos"])
-        self._t = state["t"].to(self.device).clone()
+        self._first = state["first"].to(self.device).clone()
+        self._started = self._first.nonzero(as_tuple=True)[0]
         self._obs = state["obs"].to(self.device).clone()
         self.generator.set_state(state["generator"].cpu())
         if self.adr is not None:
