@@ -66,7 +66,8 @@ keys:
                         add env.backend=torch to a gymnasium run), env.max_episode_steps=1000
   grid.NAME=A:B:N       a robustness map of one or more RUN_DIRs on a grid (N values from A to B;
                         one or two names): writes out=DIR (robustness/) robustness.csv and .png
-                        and a table; solved=R (default: the env's reward threshold) counts cells
+                        and a table; solved=R (default: the env's reward threshold) counts cells;
+                        env.KEY=VALUE applies to every run (env.obs_noise.uncorrelated=0)
 
 example:
   rlrun eval outputs/2026-11-25/12-00-00-ppo-CartPole-s0 episodes=20 env.backend=torch env.kwargs.length=1.5

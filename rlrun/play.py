@@ -45,15 +45,7 @@ def evaluate_run(
         raise ConfigError("episodes", f"must be > 0, got {episodes}")
     if video and importlib.util.find_spec("moviepy") is None:
         raise ConfigError("video", missing_extra("video", "video=true (moviepy)"))
-    cfg = OmegaConf.load(run_dir / CONFIG)
-    for override in OverridesParser.create().parse_overrides(env_overrides or []):
-        if override.key_or_group == "env":
-            raise ConfigError("env", "eval keeps the run's env; change its keys instead (env.KEY=VALUE)")
-        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True, force_add=True)
-        name = override.key_or_group.removeprefix("env.kwargs.")
-        if name != override.key_or_group and name in cfg.env.get("randomize", {}):
-            del cfg.env.randomize[name]  # a fixed value replaces the range the run was trained on
-    run = parse_config(cfg)
+    run = load_run_config(run_dir, env_overrides)
     torch_device = resolve_device(DeviceConfig(type=device))
     state = load_checkpoint(run_dir, map_location=torch_device)
     video_dir = run_dir / "videos" if video else None
@@ -79,6 +71,19 @@ def evaluate_run(
     return returns
 
 
+def load_run_config(run_dir: Path, env_overrides: list[str] | None) -> Any:
+    """A run's config, with `env_overrides` (env.KEY=VALUE) applied."""
+    cfg = OmegaConf.load(run_dir / CONFIG)
+    for override in OverridesParser.create().parse_overrides(env_overrides or []):
+        if override.key_or_group == "env":
+            raise ConfigError("env", "eval keeps the run's env; change its keys instead (env.KEY=VALUE)")
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True, force_add=True)
+        name = override.key_or_group.removeprefix("env.kwargs.")
+        if name != override.key_or_group and name in cfg.env.get("randomize", {}):
+            del cfg.env.randomize[name]  # a fixed value replaces the range the run was trained on
+    return parse_config(cfg)
+
+
 def report(run: Any, checkpoint: str, step: int, returns: np.ndarray, episodes: int, video_dir: Any) -> None:
     print(
         f"rlrun eval: {run.algo.name} on {run.env.id}, {checkpoint} policy (step {step}): return "
@@ -93,7 +98,8 @@ def robustness_command(args: list[str]) -> None:
     """`rlrun eval RUN_DIR [RUN_DIR ...] grid.NAME=START:STOP:NUM ... [out=DIR] [episodes=N]
     [solved=R] [device=D]`: a robustness map of each run (rlrun.robustness_map)."""
     dirs = [a for a in args if "=" not in a or Path(a).is_dir()]
-    options = dict(a.split("=", 1) for a in args if a not in dirs)
+    overrides = [a for a in args if a.lstrip("+").startswith("env.")]  # the same env change for every run
+    options = dict(a.split("=", 1) for a in args if a not in dirs and a not in overrides)
     grid = Grid.parse({k.removeprefix("grid."): v for k, v in options.items() if k.startswith("grid.")})
     rest = {k: v for k, v in options.items() if not k.startswith("grid.")}
     unknown = set(rest) - {"out", "episodes", "solved", "device", "checkpoint"}
@@ -103,7 +109,7 @@ def robustness_command(args: list[str]) -> None:
         )
     episodes = parse_number(rest, "episodes", int, 10)
     device = resolve_device(DeviceConfig(type=rest.get("device", "auto")))
-    runs = [load_policy(d, device, rest.get("checkpoint", "last")) for d in dirs]
+    runs = [load_policy(d, device, rest.get("checkpoint", "last"), overrides) for d in dirs]
     names = [run.name for run in runs]
     for i, run in enumerate(runs):  # a name per run, for the csv and the plot's panels
         run.name += f" #{i + 1}" if names.count(run.name) > 1 else ""
@@ -132,10 +138,12 @@ def parse_number(options: dict[str, str], key: str, kind: type, default: Any) ->
     return value
 
 
-def load_policy(run_dir: str, device: Any, checkpoint: str = "last") -> Policy:
-    """A run's env config and policy (its last or best checkpoint), for the robustness map."""
+def load_policy(
+    run_dir: str, device: Any, checkpoint: str = "last", overrides: list[str] | None = None
+) -> Policy:
+    """A run's env config (with env overrides) and policy (its last or best checkpoint)."""
     path = check_run_dir(run_dir)
-    run = parse_config(OmegaConf.load(path / CONFIG))
+    run = load_run_config(path, overrides)
     state = load_checkpoint(path, map_location=device, name=BEST if checkpoint == "best" else CHECKPOINT)
     envs = make_envs(run.env, 1, device, with_adr=False)
     try:

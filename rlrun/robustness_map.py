@@ -70,13 +70,14 @@ def nominal(env: Any, names: list[str], defaults: dict[str, float]) -> tuple[flo
 
 
 def grid_envs(run: Policy, grid: Grid, episodes: int, device: torch.device) -> tuple[Any, torch.Tensor]:
-    """One batched env of the run's env config (ADR at nominal), `episodes` envs per cell and then
-    `episodes` at the nominal dynamics, reset, each with its cell's parameters; and the first obs."""
+    """One batched env of the run's env config (no env.randomize, ADR at nominal), `episodes` envs per
+    cell and then `episodes` at the nominal dynamics, reset, each with its cell's parameters; and the
+    first obs."""
     if run.env.backend != "torch" or run.env.id not in TORCH_ENV_IDS:
         ids = ", ".join(TORCH_ENV_IDS)
         raise ConfigError("grid", f"needs runs on env.backend=torch ({ids}); {run.name} is not")
     names, cells, env = list(grid.axes), grid.cells(), run.env
-    env.randomize = {k: v for k, v in env.randomize.items() if k not in names}  # the grid fixes these
+    env.randomize = {}  # every cell is one fixed dynamics: the grid's values, the run's nominal elsewhere
     envs = make_envs(env, (len(cells) + 1) * episodes, device, with_adr=False)
     params = envs.unwrapped.params
     unknown = [name for name in names if name not in params]

@@ -53,11 +53,12 @@ def test_each_env_of_the_batch_plays_its_cells_parameters():
     expected_gravity = [5.0, 5.0, 10.0, 10.0, 15.0, 15.0] * 2 + [9.0, 9.0]  # nominal: the run's kwargs
     assert envs.params["length"].tolist() == pytest.approx(expected_length)
     assert envs.params["gravity"].tolist() == pytest.approx(expected_gravity)
+    assert (envs.params["masspole"] == 0.1).all(), "parameters off the grid at their nominal value"
 
 
 def test_maps_of_several_runs_write_csv_png_and_a_table(runs):
     result = rlrun("eval", "plain", "adr", "grid.length=0.25:2.5:3", "grid.force_mag=5:20:2", "out=maps",
-                   "episodes=2", "device=cpu", cwd=runs)  # fmt: skip
+                   "episodes=2", "device=cpu", "env.obs_noise.correlated=0", cwd=runs)  # fmt: skip
     assert result.returncode == 0, result.stderr
     with open(runs / "maps" / "robustness.csv") as file:
         rows = list(csv.DictReader(file))
