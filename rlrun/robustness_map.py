@@ -142,24 +142,28 @@ def draw(maps: dict[str, np.ndarray], grid: Grid, path: Path, solved: float) -> 
     import matplotlib.pyplot as plt
 
     names, axes_values = list(grid.axes), list(grid.axes.values())
-    fig, axes = plt.subplots(1, len(maps), figsize=(4.2 * len(maps), 3.6), squeeze=False)
+    cols = min(3, len(maps))
+    rows = -(-len(maps) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
     low = min(float(m.min()) for m in maps.values())
     high = max(float(m.max()) for m in maps.values())
-    for ax, (name, means) in zip(axes[0], maps.items(), strict=True):
+    for ax, (name, means) in zip(axes.flat, maps.items(), strict=False):
         if len(names) == 1:
             ax.plot(axes_values[0], means, marker="o")
             ax.axhline(solved, color="grey", linestyle="--", linewidth=1)
-            ax.set_xlabel(names[0])
             ax.set_ylabel("return")
         else:
             image = means.reshape(len(axes_values[0]), len(axes_values[1])).T  # rows: the second parameter
             extent = (*edges(axes_values[0]), *edges(axes_values[1]))
             shown = ax.imshow(image, origin="lower", aspect="auto", extent=extent, vmin=low, vmax=high)
-            ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
-        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(names[0])
+        ax.set_title(Path(name.split(" #")[0]).name + name[len(name.split(" #")[0]) :], fontsize=9)
+    for ax in list(axes.flat)[len(maps) :]:
+        ax.axis("off")
+    fig.subplots_adjust(hspace=0.45, wspace=0.3)  # room for each panel's labels and title
     if len(names) == 2:
-        fig.colorbar(shown, ax=axes[0].tolist(), label="mean return")
+        fig.colorbar(shown, ax=axes.ravel().tolist(), label="mean return")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
