@@ -45,7 +45,7 @@ def test_a_boundary_widens_when_its_buffer_mean_reaches_t_high_and_only_when_ful
     assert ranges(adr) == [[1.0, 2.0], [1.0, 2.0]], "2 < m episodes: not judged yet"
     episodes(adr, [25.0, 20.0, 30.0, 40.0], 1)
     assert ranges(adr) == [[0.5, 1.0], [1.5, 3.0]], "mean >= t_H: each boundary moved out by its delta"
-    assert adr.counts.tolist() == [0, 0, 0, 0] and adr.sums.tolist() == [0.0] * 4, "buffers cleared"
+    assert adr.counts.tolist() == [0] * 5 and adr.sums.tolist() == [0.0] * 5, "buffers cleared"
     episodes(adr, [25.0, 25.0, 25.0, 25.0], 3)
     assert ranges(adr) == [[0.0, 1.0], [2.0, 3.0]], "limits: b's [1, 3] holds, a's low stops at 0"
 
@@ -64,7 +64,7 @@ def test_a_boundary_narrows_when_its_buffer_mean_is_at_most_t_low_and_never_cros
 
 def test_only_probing_episodes_that_ended_fill_buffers():
     adr = scripted_adr(buffer=1)
-    adr.probe = torch.tensor([0, -1, -1, 3])
+    adr.probe = torch.tensor([0, adr.none, adr.none, 3])
     adr.record(torch.tensor([False, True, True, True]), torch.tensor([30.0, 30.0, 30.0, 30.0]))
     assert ranges(adr) == [[1.0, 2.0], [1.0, 3.0]]
 
@@ -87,13 +87,13 @@ def test_probes_pin_one_parameter_to_a_boundary_and_the_rest_are_drawn_in_range(
     generator = torch.Generator().manual_seed(0)
     adr.p_boundary = 1.0
     values, probe = adr.draw(1000, generator)
-    assert (probe >= 0).all()
+    assert (probe < adr.none).all()
     pinned = values[torch.arange(1000), probe // 2]
     assert torch.equal(pinned, adr.bounds[probe])
     assert set(probe.tolist()) == {0, 1, 2, 3}
     adr.p_boundary = 0.0
     values, probe = adr.draw(1000, generator)
-    assert (probe == -1).all()
+    assert (probe == adr.none).all()
     assert (values >= adr.low).all() and (values <= adr.high).all() and values.std(0).min() > 0.2
 
 
@@ -199,3 +199,23 @@ def test_a_run_with_adr_logs_its_ranges_and_resumes_exactly_after_sigterm(tmp_pa
     tags = events.Tags()["scalars"]
     assert {"adr/entropy", "adr/length_low", "adr/length_high", "adr/force_mag_high"} <= set(tags)
     assert len(events.Scalars("adr/entropy")) == 8, "one point per iteration"
+
+
+@pytest.mark.parametrize("subset", [True, False], ids=["cpu-way", "cuda-way"])
+def test_knobs_can_be_adr_parameters(subset):
+    cfg = adr_cfg(params=["latency", "obs_noise.uncorrelated"], buffer=2,
+                  limits={"latency": [0, 3], "obs_noise": {"uncorrelated": [0, 0.1]}},
+                  deltas={"latency": 1, "obs_noise": {"uncorrelated": 0.02}})  # fmt: skip
+    envs = make_envs(cfg, 64, torch.device("cpu"))
+    envs.subset = envs.envs.subset_reset = subset
+    envs.reset(seed=0)
+    for _ in range(400):
+        envs.step(torch.randint(0, 2, (64,)))
+    assert envs.adr.high.tolist() == pytest.approx([3.0, 0.1]), (
+        "random play beats t_H=15: both grew to the limit"
+    )
+    k = envs.per_env("latency")
+    assert torch.equal(k, k.round()) and set(k.tolist()) <= {0.0, 1.0, 2.0, 3.0} and k.max() > 0
+    assert torch.equal(envs._k, k.long()), "the queue reads k steps back"
+    scale = envs.per_env("obs_noise.uncorrelated")
+    assert 0 <= float(scale.min()) and float(scale.max()) <= 0.1 + 1e-7 and scale.std() > 0

@@ -58,6 +58,7 @@ class ADR:
         self.limits = [tuple(pair) for pair in limits]
         self.p_boundary = p_boundary
         f64 = {"dtype": torch.float64, "device": device}
+        P = len(names)
         nom = torch.tensor(nominal, **f64)
         lim = torch.tensor(limits, **f64).view(-1, 2)
         # boundary b = 2 i + side (side 0: phi_L, side 1: phi_H), flattened as [2P]
@@ -66,10 +67,22 @@ class ADR:
         self._ceil = torch.stack((nom, lim[:, 1]), 1).view(-1)  # phi_L <= nominal, phi_H <= limit
         step = torch.tensor(deltas, **f64)
         self._outward = torch.stack((-step, step), 1).view(-1)  # a widening moves a boundary outward
-        self.sums = torch.zeros(2 * len(names), **f64)
-        self.counts = torch.zeros(2 * len(names), dtype=torch.int64, device=device)
-        self.probe = torch.full((num_envs,), -1, dtype=torch.int64, device=device)  # boundary or -1
-        self._columns = torch.arange(len(names), device=device)
+        # an episode's probe is its boundary, or NONE = 2P; slot NONE of the buffers collects the
+        # episodes that probed nothing and is never judged (no masking needed on the way in)
+        self.none = 2 * P
+        self.sums = torch.zeros(2 * P + 1, **f64)
+        self.counts = torch.zeros(2 * P + 1, dtype=torch.int64, device=device)
+        self.probe = torch.full((num_envs,), self.none, dtype=torch.int64, device=device)
+        eye = torch.eye(P, dtype=torch.bool, device=device)
+        self._pins = torch.cat((eye.repeat_interleave(2, 0), eye.new_zeros(1, P)))  # b pins parameter b // 2
+        self._ones = torch.ones(num_envs, dtype=torch.int64, device=device)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """What a draw reads, after the bounds moved: phi_L, phi_H - phi_L, each boundary's value."""
+        self._low = self.bounds[0::2].clone()
+        self._width = self.bounds[1::2] - self._low
+        self._pinned = torch.cat((self.bounds, self.bounds.new_zeros(1)))
 
     @property
     def low(self) -> Tensor:
@@ -80,46 +93,45 @@ class ADR:
         return self.bounds[1::2]
 
     def draw(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Values [n, P] for n envs starting an episode, and each one's probed boundary (or -1)."""
+        """Values [n, P] for n envs starting an episode, and each one's probed boundary (or NONE)."""
         P, device = len(self.names), self.bounds.device
         u = torch.rand(n, P, dtype=torch.float64, device=device, generator=generator)
-        values = self.low + (self.high - self.low) * u
+        values = torch.addcmul(self._low, self._width, u)  # lambda ~ U[phi_L, phi_H]
         boundary = torch.randint(0, 2 * P, (n,), device=device, generator=generator)
-        probing = torch.rand(n, device=device, generator=generator) < self.p_boundary
-        pinned = (boundary.div(2, rounding_mode="floor")[:, None] == self._columns) & probing[:, None]
-        values = torch.where(pinned, self.bounds[boundary][:, None], values)
-        return values, torch.where(probing, boundary, -1)
+        probing = torch.rand(n, device=device, generator=generator) < self.p_boundary  # with p_b
+        probe = torch.where(probing, boundary, self.none)
+        return torch.where(self._pins[probe], self._pinned[probe][:, None], values), probe
 
     def record(self, done: Tensor, returns: Tensor) -> None:
         """Add the returns of the probing episodes that ended (done [E]) to their boundaries'
-        buffers, and judge every buffer that holds m episodes."""
-        probed = done & (self.probe >= 0)
-        slot = self.probe.clamp(min=0)
-        self.sums.index_add_(0, slot, torch.where(probed, returns.to(torch.float64), 0.0))
-        self.counts.index_add_(0, slot, probed.long())
+        buffers, and judge every buffer that holds m episodes (no sync)."""
+        slot = torch.where(done, self.probe, self.none)
+        self.sums.index_add_(0, slot, returns.to(torch.float64))
+        self.counts.index_add_(0, slot, self._ones)
         self.update()
 
     def record_some(self, ended: Tensor, returns: Tensor) -> None:
         """record() for the envs `ended` (indices), judging only when a buffer is full (the CPU's way:
         reading a tensor there costs no sync)."""
-        probes = self.probe[ended]
-        probed = probes >= 0
-        slot = probes[probed]
-        self.sums.index_add_(0, slot, returns[ended][probed].to(torch.float64))
-        self.counts.index_add_(0, slot, torch.ones_like(slot))
-        if bool((self.counts >= self.buffer).any()):
+        slot = self.probe[ended]
+        self.sums.index_add_(0, slot, returns[ended].to(torch.float64))
+        self.counts.index_add_(0, slot, self._ones[: slot.shape[0]])
+        if int(self.counts[: self.none].max()) >= self.buffer:
             self.update()
 
     def update(self) -> None:
         """mean(D) >= t_H widens a full buffer's boundary by delta, <= t_L narrows it; D is cleared."""
-        full = self.counts >= self.buffer
-        mean = self.sums / self.counts.clamp(min=1)
+        counts, sums = self.counts[: self.none], self.sums[: self.none]
+        full = counts >= self.buffer
+        mean = sums / counts.clamp(min=1)
         move = (full & (mean >= self.t_high)).double() - (full & (mean <= self.t_low)).double()
         self.bounds = torch.minimum(
             torch.maximum(self.bounds + move * self._outward, self._floor), self._ceil
         )
-        self.sums = torch.where(full, 0.0, self.sums)
-        self.counts = torch.where(full, 0, self.counts)
+        cleared = torch.cat((full, full.new_ones(1)))  # (and the unprobed episodes' slot)
+        self.sums = torch.where(cleared, 0.0, self.sums)
+        self.counts = torch.where(cleared, 0, self.counts)
+        self._refresh()
 
     def entropy(self) -> float:
         return float(adr_entropy(self.low, self.high))
@@ -150,3 +162,4 @@ class ADR:
         self.sums = state["sums"].to(device, torch.float64).clone()
         self.counts = state["counts"].to(device).clone()
         self.probe = state["probe"].to(device).clone()
+        self._refresh()

@@ -61,6 +61,7 @@ class RobustEnv:
         self.action_noise_on = "action_noise" in on
         self.perturb_on = "perturb.strength" in on
         self.physical = [name for name in adr_names if name not in KNOBS]  # written into envs.params
+        self._adr_row = {name: i for i, name in enumerate(adr_names)}
         # knobs drawn anew for each episode (a range); the others keep their one value
         self.varying = [
             name for name, (low, high) in self.knobs.items() if high > low and name not in adr_names
@@ -99,17 +100,21 @@ class RobustEnv:
         values: dict[str, Tensor] = {}
         for name in self.varying:
             low, high = self.knobs[name]
-            values[name] = torch.empty(n, device=device).uniform_(low, high, generator=g)
-        if self.adr is not None:
+            if name == "latency":  # whole steps, each equally likely
+                values[name] = torch.randint(
+                    int(low), int(high) + 1, (n,), device=device, generator=g
+                ).float()
+            else:
+                values[name] = torch.empty(n, device=device).uniform_(low, high, generator=g)
+        if self.adr is not None:  # one row per parameter: [P, n], each row a contiguous [n]
             drawn, values["adr.probe"] = self.adr.draw(n, g)
-            for i, name in enumerate(self.adr.names):
-                values[name] = drawn[:, i].to(torch.float32 if name in KNOBS else self.envs.dtype)
-        if "latency" in values:
-            values["latency"] = values["latency"].round().clamp(0, self.max_latency)
+            values["adr.values"] = drawn.T.to(self.envs.dtype)
+            if "latency" in self._adr_row:
+                row = values["adr.values"][self._adr_row["latency"]]
+                row.copy_(row.round().clamp(0, self.max_latency))
         if self.noise_on:
             unit = torch.randn(n, self._obs.shape[1], device=device, generator=g)
-            scale = values.get("obs_noise.correlated", self.knobs["obs_noise.correlated"][0])
-            values["offset"] = unit * (scale[:, None] if isinstance(scale, Tensor) else scale)
+            values["offset"] = unit * self._scale("obs_noise.correlated", values)
         if self.perturb_on:
             in_dim, hidden, out = self._obs.shape[1], self.hidden, self._out_dim
             values["net.w1"] = torch.randn(n, in_dim, hidden, device=device, generator=g) / in_dim**0.5
@@ -120,36 +125,39 @@ class RobustEnv:
     def _renew(self, done: Tensor) -> None:
         """New per-episode values for the envs whose episode ended (done [E]; no sync)."""
         fresh = self._draw(self.num_envs)
-        self.episode = {
-            k: torch.where(done.view(-1, *[1] * (v.dim() - 1)), fresh[k], v) for k, v in self.episode.items()
-        }
+        for name, old in self.episode.items():
+            mask = done if name == "adr.values" else done.view(-1, *[1] * (old.dim() - 1))
+            self.episode[name] = torch.where(mask, fresh[name], old)
         self._publish()
 
     def _renew_some(self, ended: Tensor) -> None:
         """New per-episode values for the envs `ended` (indices), in place (the CPU's way)."""
         for name, value in self._draw(ended.shape[0]).items():
-            self.episode[name].index_copy_(0, ended, value)
+            self.episode[name].index_copy_(1 if name == "adr.values" else 0, ended, value)
         self._publish()
 
     def _publish(self) -> None:
         """The episode's physical ADR values into the env's parameters, its probes into ADR."""
         for name in self.physical:
-            self.envs.params[name] = self.episode[name]
+            self.envs.params[name] = self.episode["adr.values"][self._adr_row[name]]
         if self.adr is not None:
             self.adr.probe = self.episode["adr.probe"]
-        self._k = (
-            self.episode["latency"].long() if "latency" in self.episode else int(self.knobs["latency"][0])
-        )
+        k = self._scale("latency")
+        self._k = int(k) if isinstance(k, float) else k.view(-1).long()
 
     def per_env(self, name: str) -> Tensor:
-        """A knob's value in each env's current episode [E]."""
-        if name in self.episode:
-            return self.episode[name]
-        return torch.full((self.num_envs,), self.knobs[name][0], device=self.device)
+        """A knob's or ADR parameter's value in each env's current episode [E]."""
+        value = self._scale(name)
+        if isinstance(value, Tensor):
+            return value.view(-1)
+        return torch.full((self.num_envs,), value, device=self.device)
 
-    def _scale(self, name: str) -> Tensor | float:
+    def _scale(self, name: str, episode: dict[str, Tensor] | None = None) -> Tensor | float:
         """A knob's value per env as [E, 1] (to broadcast over a row), or its fixed value."""
-        return self.episode[name][:, None] if name in self.episode else self.knobs[name][0]
+        episode = self.episode if episode is None else episode
+        if name in self._adr_row:
+            return episode["adr.values"][self._adr_row[name]][:, None].float()
+        return episode[name][:, None] if name in episode else self.knobs[name][0]
 
     def _perturbation(self, obs: Tensor) -> Tensor:
         """strength * f(obs), f each env's own random network: [E, out]."""
