@@ -302,7 +302,7 @@ def wrap_robustness(envs: TorchVectorEnv, cfg: Any, with_adr: bool = True) -> To
         raise ConfigError(
             "env.perturb.target", f"action needs continuous actions, {cfg.id}'s are discrete; use obs"
         )
-    if discrete and knobs["action_noise"][1] > 0:
+    if discrete and (knobs["action_noise"][1] > 0 or "action_noise" in cfg.adr.params):
         raise ConfigError("env.action_noise", f"needs continuous actions, {cfg.id}'s are discrete")
     adr = make_adr(envs, cfg) if cfg.adr.params else None
     max_latency = int(knobs["latency"][1])
