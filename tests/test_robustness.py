@@ -207,3 +207,12 @@ def test_the_knobs_need_the_torch_backend_and_continuous_actions_where_they_act_
     with pytest.raises(ConfigError) as err:
         make_envs(torch_env(perturb__strength=0.1, perturb__target="action"), 4, CPU)
     assert err.value.key == "env.perturb.target"
+
+
+def test_a_bad_knob_is_one_line_on_the_command_line(tmp_path):
+    from conftest import assert_one_line_error, rlrun
+
+    result = rlrun("train", "env=CartPole", "env.backend=torch", "env.latency=[3,1]", cwd=tmp_path)
+    assert_one_line_error(result, "env.latency: must be a number >= 0 or [low, high]", tmp_path)
+    result = rlrun("train", "env=CartPole", "env.obs_noise.correlated=0.1", cwd=tmp_path)
+    assert_one_line_error(result, "env.obs_noise.correlated: needs env.backend=torch", tmp_path)
