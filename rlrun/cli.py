@@ -62,6 +62,10 @@ keys:
   env.KEY=VALUE         play on a changed env: the run's env with this key changed, e.g.
                         env.kwargs.length=1.5 (a longer pole; the torch backend's parameters,
                         add env.backend=torch to a gymnasium run), env.max_episode_steps=1000
+  grid.NAME=A:B:N       a robustness map of one or more RUN_DIRs on a grid (N values from A to B;
+                        one or two names): writes out=DIR (robustness/) robustness.csv and .png
+                        and a table; solved=R (default: the env's reward threshold) counts cells;
+                        env.KEY=VALUE applies to every run (env.obs_noise.uncorrelated=0)
 
 example:
   rlrun eval outputs/2026-11-25/12-00-00-ppo-CartPole-s0 episodes=20 env.backend=torch env.kwargs.length=1.5
@@ -388,8 +392,10 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
 def eval_command(args: list[str]) -> None:
     if not args or not is_run_dir_arg(args[0]):
         raise UsageError("eval needs a run dir: rlrun eval RUN_DIR [episodes=N] [video=true]")
-    from rlrun.play import evaluate_run
+    from rlrun.play import evaluate_run, robustness_command
 
+    if any(a.startswith("grid.") for a in args):  # a robustness map of one or more runs
+        return robustness_command(args)
     # env.KEY=VALUE changes the run's env for this evaluation (e.g. shifted dynamics)
     overrides = env_overrides(args[1:])
     options = parse_options(
