@@ -94,6 +94,18 @@ class RewardModel(nn.Module):
         alive = pairs.alive.float()
         return (r * alive).sum(-1) + (L - alive.sum(-1)) * self.absorb[:, None, None]
 
+    def member_sums(self, pairs: Pairs) -> torch.Tensor:
+        """[members, B, 2] segment sums when pairs holds members x B pairs, member m's B in a row
+        (each member scores only its own minibatch)."""
+        members, (M, _, L) = len(self.members), pairs.alive.shape
+        x = self.features(pairs.obs.flatten(0, 2), pairs.actions.flatten(0, 2)).view(
+            members, M // members * 2 * L, -1
+        )
+        r = torch.stack([run_mlp(net, x[m]).squeeze(-1) for m, net in enumerate(self.members)])
+        r = r.view(members, M // members, 2, L)
+        alive = pairs.alive.view(members, M // members, 2, L).float()
+        return (r * alive).sum(-1) + (L - alive.sum(-1)) * self.absorb[:, None, None]
+
 
 def fit_reward_model(
     model: RewardModel,
@@ -115,12 +127,9 @@ def fit_reward_model(
         boot = train[torch.randint(n, (members, n), generator=generator, device=train.device)]
         for _ in range(epochs * max(1, -(-n // batch))):
             rows = torch.randint(n, (members, min(batch, n)), generator=generator, device=train.device)
-            loss = sum(
-                bradley_terry_loss(*sums[m].unbind(-1), mb.label)
-                for m in range(members)
-                for mb in [pairs.rows(boot[m, rows[m]])]
-                for sums in [model.segment_sums(mb)]
-            )
+            mb = pairs.rows(boot.gather(1, rows).flatten())  # member m's minibatch: rows m*B..(m+1)*B
+            sums = model.member_sums(mb)
+            loss = members * bradley_terry_loss(sums[..., 0].flatten(), sums[..., 1].flatten(), mb.label)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
