@@ -228,3 +228,21 @@ def test_rlhf_runs_resume_exactly_after_sigterm(name, demos, tmp_path):
         )
         for tensor_name, tensor in model_alone.items():
             assert torch.equal(model[tensor_name], tensor), tensor_name
+
+
+def test_the_token_env_pays_the_labelers_rule_and_its_corpus_is_grammatical():
+    from rlrun.rewards.sequence import LENGTH, TOKEN, TokensEnv, allowed_bigrams, corpus_dataset, grammatical
+
+    env = TokensEnv()
+    env.reset(seed=0)
+    rewards, ends = [], []
+    for token in [TOKEN["happy"], TOKEN["cat"]] * (LENGTH // 2):
+        _, reward, terminated, truncated, _ = env.step(token)
+        rewards.append(reward)
+        ends.append(terminated)
+    assert rewards == [1.0, 0.0] * (LENGTH // 2) and ends == [False] * (LENGTH - 1) + [True]
+    allowed = allowed_bigrams()
+    assert grammatical(["the", "cat", "runs", "."], allowed) == 1.0
+    assert grammatical(["happy", "happy", "happy"], allowed) == 0.0
+    data = corpus_dataset(5)
+    assert data["obs"].shape == (5 * LENGTH, env.observation_space.shape[0]) and data["actions"].max() < 9
