@@ -93,7 +93,7 @@ class PreferenceLearner:
         )
         cfg = self.cfg
         metrics = fit_reward_model(
-            self.model, self.pairs, heldout, cfg.epochs, cfg.batch, cfg.lr, self.generator
+            self.model, self.pairs, heldout, cfg.epochs, cfg.batch, cfg.lr, self.generator, cfg.weight_decay
         )
         self.fitted = True
         return {**metrics, "rlhf/comparisons": float(self.labelled())}

@@ -115,13 +115,14 @@ def fit_reward_model(
     batch: int,
     lr: float,
     generator: torch.Generator,
+    weight_decay: float = 0.0,
 ) -> dict[str, float]:
     """Fit every member by the Bradley-Terry cross-entropy on its own bootstrap resample of the
     comparisons not held out (warm-started from the previous fit); then set each member's scale to
     the root mean square of r_m - b_m over the data's steps. Returns the loss and accuracies."""
     train = (~heldout).nonzero().squeeze(-1)
     members = len(model.members)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     if len(train):
         n = len(train)
         boot = train[torch.randint(n, (members, n), generator=generator, device=train.device)]

@@ -31,6 +31,7 @@ class RewardConfig:
     ensemble: int = 3  # reward models fitted on bootstrap resamples, averaged
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     lr: float = 0.001
+    weight_decay: float = 0.0  # L2 penalty on the reward model's weights (Christiano et al. use one)
     epochs: int = 20  # passes over the comparisons at each refit
     batch: int = 64  # comparisons per gradient step
     holdout: float = 0.2  # share of comparisons kept out of fitting to measure accuracy
@@ -50,6 +51,7 @@ def check_reward(cfg: RewardConfig) -> None:
     require(cfg.temperature >= 0, "reward.temperature", f"must be >= 0, got {cfg.temperature}")
     require(0 <= cfg.error <= 1, "reward.error", f"must be in [0, 1], got {cfg.error}")
     require(cfg.lr > 0, "reward.lr", f"must be > 0, got {cfg.lr}")
+    require(cfg.weight_decay >= 0, "reward.weight_decay", f"must be >= 0, got {cfg.weight_decay}")
     require(0 <= cfg.holdout < 1, "reward.holdout", f"must be in [0, 1), got {cfg.holdout}")
     require(all(h > 0 for h in cfg.hidden), "reward.hidden", f"sizes must be > 0, got {cfg.hidden}")
 
