@@ -142,6 +142,8 @@ def demos(tmp_path_factory):
     [
         (["reward=preferences", "reward.comparisons=0"], "reward.comparisons: must be an integer > 0, got 0"),
         (["reward=preferences", "reward.error=1.5"], "reward.error: must be in [0, 1], got 1.5"),
+        (["reward=preferences", "reward.weight_decay=-1"], "reward.weight_decay: must be >= 0, got -1"),
+        (["algo.reference_kl=0.01"], "algo.reference_kl: needs algo.reference=RUN_DIR"),
         (["reward=model"], "reward.model: reward=model needs a run dir holding reward_model.pt"),
         (["reward=model", "reward.model=nowhere"], "reward.model: nowhere holds no reward_model.pt"),
         (["algo=pg", "reward=preferences"], "reward: reward=preferences trains with algo=ppo only"),
