@@ -31,7 +31,7 @@ class RewardConfig:
     ensemble: int = 3  # reward models fitted on bootstrap resamples, averaged
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     lr: float = 0.001
-    weight_decay: float = 0.0  # L2 penalty on the reward model's weights (Christiano et al. use one)
+    weight_decay: float = 0.01  # L2 penalty on the reward model's weights (Christiano et al. use one)
     epochs: int = 20  # passes over the comparisons at each refit
     batch: int = 64  # comparisons per gradient step
     holdout: float = 0.2  # share of comparisons kept out of fitting to measure accuracy
