@@ -45,7 +45,7 @@ def make_algorithm(run: RunConfig, envs: Any, device: torch.device) -> Algorithm
     """The algorithm the config names, built by its registry entry from what it needs."""
     spec = registry()[run.algo.name]
     model = functools.partial(tabular_model, run.env, device) if run.env.id in TABULAR_ENVS else None
-    build = Build(None if spec.tabular else envs, device, run.total_steps, run.seed, model)
+    build = Build(None if spec.tabular else envs, device, run.total_steps, run.seed, model, run.reward)
     return spec.make(run.algo, build)
 
 

@@ -168,6 +168,7 @@ class RunConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     resume: str | None = None  # a run dir to continue
     progress: bool = True  # a progress bar on the console (never when it is not a terminal, nor in sweeps)
+    reward: Any = None  # a RewardConfig (rlrun.rewards.schema): what the algorithm trains on
 
 
 # ---------------------------------------------------------------------------- the algorithm registry

@@ -40,6 +40,7 @@ class Build:
     seed: int
     # the env's tabular model (P, R), made on demand; None when the env has none
     tabular_model: Callable[[], Any] | None = None
+    reward: Any = None  # the run's RewardConfig (rlrun.rewards.schema); ppo's RLHF case study
 
 
 class Algorithm:
