@@ -24,6 +24,7 @@ from omegaconf.errors import (
 from rlrun.algos import registry
 from rlrun.errors import ConfigError, first_line
 from rlrun.extras import HYDRA_PLUGIN_OPTIONS, missing_extra
+from rlrun.rewards.schema import RewardConfig, check_reward, check_reward_run
 from rlrun.rundir import reserve_new_dir, run_name
 from rlrun.schema import (
     ENV_SCHEMAS,
@@ -53,6 +54,7 @@ def register_configs() -> None:
     cs.store(name="_randommdp_env_schema", node=RandomMDPEnvConfig)
     cs.store(name="_gridworld_env_schema", node=GridWorldEnvConfig)
     cs.store(name="_device_schema", node=DeviceConfig)
+    cs.store(name="_reward_schema", node=RewardConfig)
     for name, spec in registry().items():
         cs.store(name=f"_{name}_schema", node=spec.config)
 
@@ -97,10 +99,15 @@ def parse_config(cfg: DictConfig) -> RunConfig:
     env_id = None if OmegaConf.is_missing(cfg.env, "id") else cfg.env.get("id")
     env_schema = ENV_SCHEMAS.get(env_id, EnvConfig)  # tabular envs have keys of their own
     groups = {"algo": algos[name].config, "env": env_schema, "device": DeviceConfig}
+    if cfg.get("reward") is not None:  # (run dirs from before the reward group have none)
+        groups["reward"] = RewardConfig
     parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
     run = to_dataclass(RunConfig, OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups]), "")
     run.algo, run.env, run.device = parsed["algo"], parsed["env"], parsed["device"]
+    run.reward = parsed.get("reward", RewardConfig())
     check_run(run)
+    check_reward(run.reward)
+    check_reward_run(run.reward, run.algo)
     check_env(run.env)
     algos[name].check(run.algo, run.env)
     return run
