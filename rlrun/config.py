@@ -25,7 +25,7 @@ from rlrun.errors import ConfigError, first_line
 from rlrun.extras import HYDRA_PLUGIN_OPTIONS, missing_extra
 from rlrun.rundir import reserve_new_dir, run_name
 from rlrun.schema import (
-    ENV_SCHEMAS,
+    AtariEnvConfig,
     DeviceConfig,
     EnvConfig,
     FrozenLakeEnvConfig,
@@ -33,6 +33,7 @@ from rlrun.schema import (
     RandomMDPEnvConfig,
     RunConfig,
     check_env,
+    env_schema,
     check_run,
 )
 
@@ -51,6 +52,7 @@ def register_configs() -> None:
     cs.store(name="_frozenlake_env_schema", node=FrozenLakeEnvConfig)
     cs.store(name="_randommdp_env_schema", node=RandomMDPEnvConfig)
     cs.store(name="_gridworld_env_schema", node=GridWorldEnvConfig)
+    cs.store(name="_atari_env_schema", node=AtariEnvConfig)
     cs.store(name="_device_schema", node=DeviceConfig)
     for name, spec in registry().items():
         cs.store(name=f"_{name}_schema", node=spec.config)
@@ -85,8 +87,7 @@ def parse_config(cfg: DictConfig) -> RunConfig:
     if name not in algos:
         raise ConfigError("algo.name", f"must be one of {', '.join(algos)}, got {name!r}")
     env_id = None if OmegaConf.is_missing(cfg.env, "id") else cfg.env.get("id")
-    env_schema = ENV_SCHEMAS.get(env_id, EnvConfig)  # tabular envs have keys of their own
-    groups = {"algo": algos[name].config, "env": env_schema, "device": DeviceConfig}
+    groups = {"algo": algos[name].config, "env": env_schema(env_id), "device": DeviceConfig}
     parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
     run = to_dataclass(RunConfig, OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups]), "")
     run.algo, run.env, run.device = parsed["algo"], parsed["env"], parsed["device"]

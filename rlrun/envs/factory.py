@@ -18,12 +18,18 @@ from rlrun.schema import TABULAR_ENVS, EnvConfig
 
 
 def make_envs(
-    env: EnvConfig, num_envs: int, device: torch.device, wrap_first: Any = None, backend: str | None = None
+    env: EnvConfig,
+    num_envs: int,
+    device: torch.device,
+    wrap_first: Any = None,
+    backend: str | None = None,
+    training: bool = True,
 ) -> Any:
     """The vector env of an env config, of its backend (or `backend`): a torch-native batched env
-    on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium."""
+    on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium.
+    `training` false: as the env is scored (Atari: whole games, unclipped rewards)."""
     if (backend or env.backend) != "torch":
-        return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first)
+        return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first, training=training)
     if env.id in TABULAR_ENVS:  # s' sampled from the model's P[s, a]; reward: R[s, a]
         if env.randomize:
             raise ConfigError("env.randomize", f"{env.id} is a tabular model: it has no physical parameters")

@@ -48,7 +48,9 @@ class GymnasiumTensorEnv:
             stats = {"r": self.tensor(episode["r"]).float(), "l": self.tensor(episode["l"]).long()}
         else:
             final_t, stats = obs_t, {"r": ended_t.float(), "l": ended_t.long()}  # zeros
-        info = {"final_obs": final_t, "_final_obs": ended_t, "episode": stats, "_episode": ended_t}
+        # the episodes the statistics report: those that ended, or (Atari) the whole games that did
+        episodes_t = self.tensor(info["_episode"]) if "_episode" in info else ended_t
+        info = {"final_obs": final_t, "_final_obs": ended_t, "episode": stats, "_episode": episodes_t}
         flags = self.tensor(terminated), self.tensor(truncated)
         return obs_t, self.tensor(reward).float(), *flags, info
 
