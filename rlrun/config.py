@@ -33,8 +33,8 @@ from rlrun.schema import (
     RandomMDPEnvConfig,
     RunConfig,
     check_env,
-    env_schema,
     check_run,
+    env_schema,
 )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from rlrun.envs.gym import make_vector_env
@@ -40,9 +41,24 @@ def make_envs(
     )
 
 
-def normalize_reward(envs: Any, gamma: float) -> Any:
+def normalize_reward(envs: Any, gamma: float, clip: float | None = None) -> Any:
     """Rewards divided by a running std of the discounted return: gymnasium's wrapper, or its
-    tensor twin on the torch backend."""
+    tensor twin on the torch backend; then clipped to [-clip, clip] (None: not)."""
     if getattr(envs.unwrapped, "is_tensor_env", False):
-        return NormalizeReward(envs, gamma=gamma)
-    return gym.wrappers.vector.NormalizeReward(envs, gamma=gamma)
+        return NormalizeReward(envs, gamma=gamma, clip=clip)
+    return ClippedNormalizeReward(envs, gamma=gamma, clip=clip)
+
+
+class ClippedNormalizeReward(gym.wrappers.vector.NormalizeReward):
+    """gymnasium's NormalizeReward, its output clipped to [-clip, clip] (as SB3's VecNormalize):
+    one wrapper, so `return_rms` stays where the runner and the diagnostics read it."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, gamma: float, clip: float | None = None):
+        super().__init__(envs, gamma=gamma)
+        self.clip = clip
+
+    def step(self, actions: Any) -> tuple[Any, ...]:
+        obs, reward, terminated, truncated, info = super().step(actions)
+        if self.clip is not None:
+            reward = np.clip(reward, -self.clip, self.clip)
+        return obs, reward, terminated, truncated, info

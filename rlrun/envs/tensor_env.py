@@ -72,8 +72,8 @@ class NormalizeReward:
 
     is_tensor_env = True
 
-    def __init__(self, envs: Any, gamma: float, epsilon: float = 1e-8):
-        self.envs, self.gamma, self.epsilon = envs, gamma, epsilon
+    def __init__(self, envs: Any, gamma: float, epsilon: float = 1e-8, clip: float | None = None):
+        self.envs, self.gamma, self.epsilon, self.clip = envs, gamma, epsilon, clip
         device = envs.device
         self.accumulated = torch.zeros(envs.num_envs, dtype=torch.float64, device=device)
         # gymnasium's RunningMeanStd's attributes and start (0, 1, 1e-4), so that code reading
@@ -108,4 +108,6 @@ class NormalizeReward:
         self.return_rms = SimpleNamespace(mean=mean + delta * n / total, var=var, count=total)
         self.accumulated = torch.where(terminated | truncated, 0.0, self.accumulated)
         scaled = (reward / torch.sqrt(var + self.epsilon)).float()
+        if self.clip is not None:
+            scaled = scaled.clamp(-self.clip, self.clip)
         return obs, scaled, terminated, truncated, info
