@@ -54,7 +54,8 @@ def main() -> None:
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"transitions {store.size}, frame ring {store.num_frames} frames, filled in {fill_s:.0f}s")
     print(f"store bytes {store_bytes / 1e9:.3f} GB = {store_bytes / store.size:.0f} bytes per transition")
-    print(f"peak RSS {peak_kb / 1e6:.3f} GB (target <= 8 GB)")
+    peak = peak_kb * 1024  # Linux reports ru_maxrss in KiB
+    print(f"peak RSS {peak / 1e9:.2f} GB = {peak / 2**30:.2f} GiB (target <= 8 GB)")
 
 
 if __name__ == "__main__":

@@ -110,10 +110,15 @@ def collect(env: AtariEnvConfig, num_envs: int, steps: int) -> dict[str, torch.T
     return collector.collect(None, steps, epsilon=1.0)
 
 
-@pytest.mark.parametrize("capacity", [10_000, 150])
-def test_stack_on_sample_equals_storing_the_stacks_whole(capacity):
+@pytest.fixture(scope="module")
+def atari_data() -> dict[str, torch.Tensor]:
     # short time limits: truncations as well as terminations (lives) inside the data
-    data = collect(atari(max_episode_steps=400), num_envs=2, steps=300)
+    return collect(atari(max_episode_steps=400), num_envs=2, steps=300)
+
+
+@pytest.mark.parametrize("capacity", [10_000, 150])  # 150: the ring wraps around
+def test_stack_on_sample_equals_storing_the_stacks_whole(capacity, atari_data):
+    data = atari_data
     assert data["terminated"].any() and data["truncated"].any()
     assert data["obs"].dtype == torch.uint8
     whole = ReplayBuffer(capacity, (4, 84, 84), torch.uint8, CPU)
@@ -151,17 +156,24 @@ def test_frames_stay_uint8_in_rollouts_replay_and_the_network_input():
 
 
 TINY = [
-    "algo=ppo", "env=Atari", "env.num_envs=2", "env.vector=sync", "env.max_episode_steps=400",
-    "algo.N=32", "algo.S=2", "algo.K=1", "total_steps=768", "eval.every=0", "eval.episodes=1",
-    "checkpoint.every=1", "progress=false",
+    "env=Atari", "env.num_envs=2", "env.vector=sync", "env.max_episode_steps=400", "total_steps=768",
+    "eval.every=0", "eval.episodes=1", "checkpoint.every=1", "progress=false",
 ]  # fmt: skip
+ALGOS = {
+    "ppo": ["algo=ppo", "algo.N=32", "algo.S=2", "algo.K=1"],
+    # the frame replay store is in the checkpoint, every frame once
+    "fqi": ["algo=fqi", "algo.N=64", "algo.S=4", "algo.batch_size=8", "algo.buffer_size=1000",
+            "algo.learning_starts=128"],
+}  # fmt: skip
 
 
-def test_a_tiny_atari_ppo_run_resumes_exactly_after_sigterm(workdir, tmp_path):
-    alone = rlrun("train", *TINY, "hydra.run.dir=alone", cwd=tmp_path)
+@pytest.mark.parametrize("algo", ["ppo", "fqi"])
+def test_a_tiny_atari_run_resumes_exactly_after_sigterm(algo, workdir, tmp_path):
+    run = [*ALGOS[algo], *TINY]
+    alone = rlrun("train", *run, "hydra.run.dir=alone", cwd=tmp_path)
     assert alone.returncode == 0, alone.stderr
     proc = start_until_first_checkpoint(
-        workdir, TINY, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        workdir, run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
@@ -172,8 +184,9 @@ def test_a_tiny_atari_ppo_run_resumes_exactly_after_sigterm(workdir, tmp_path):
     a, b = summary(run_dir), summary(tmp_path / "alone")
     for key in ("env_steps", "eval_return_mean"):
         assert a[key] == b[key], key
-    params = torch.load(run_dir / "checkpoint.pt", weights_only=True)["algo"]["agent"]
-    params_alone = torch.load(tmp_path / "alone" / "checkpoint.pt", weights_only=True)["algo"]["agent"]
+    net = "agent" if algo == "ppo" else "q"
+    params = torch.load(run_dir / "checkpoint.pt", weights_only=True)["algo"][net]
+    params_alone = torch.load(tmp_path / "alone" / "checkpoint.pt", weights_only=True)["algo"][net]
     for name, tensor in params_alone.items():
         assert torch.equal(params[name], tensor), name
 

@@ -100,6 +100,12 @@ class Greedy:
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
         return action
 
+    def state_dict(self) -> dict[str, Any]:  # best.pt keeps the policy: Q's parameters
+        return self.q.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.q.load_state_dict(state)
+
 
 def epsilon(cfg: FQIConfig, step: int, total_steps: int) -> float:
     """Linear decay from eps_start to eps_end over the first eps_fraction of training."""
