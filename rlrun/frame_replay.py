@@ -8,7 +8,8 @@ sampling, the stacks are gathered from the ring: the same arrays as storing them
 boundaries included (tests/test_frame_replay.py).
 
 Bytes per transition (84x84, k = 4): 7056 (its new frame) + 4 * (k + 1) (int32 indices) + 8 + 1 + 1 + 4
-(action int64, terminated, truncated, reward float32) = 7090, plus the frames of episode starts
+(action int64, terminated, truncated, reward float32) = 7090, plus 441 for the ring's spare
+frames (7531; scripts/bench_frame_replay.py measures it), which hold the frames of episode starts
 (up to k per episode, fewer where they repeat: one for gymnasium's FrameStackObservation, which
 pads with the first frame). The frame ring has room for capacity + capacity/16 + 2 k E frames;
 should episode starts need more (episodes shorter than ~16 steps on average), the oldest
