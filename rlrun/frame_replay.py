@@ -130,7 +130,8 @@ class FrameReplayBuffer:
         self.written, self.tail, self.filled = state["written"], state["tail"], state["filled"]
         self.oldest, self.stack = state["oldest"].numpy().copy(), state["stack"].numpy().copy()
         self.known = state["known"].numpy().copy()
-        self.frames.copy_(state["frames"])
-        self.ids.copy_(state["ids"])
-        for key, store in self.data.items():
-            store.copy_(state["data"][key])
+        # the saved geometry (`rlrun eval` makes the store with as many envs as episodes)
+        self.frames, self.ids = state["frames"].to(self.device), state["ids"].to(self.device)
+        self.data = {key: state["data"][key].to(self.device) for key in self.data}
+        self.num_frames, (self.rows, self.E) = len(self.frames), self.ids.shape[:2]
+        self.capacity = self.rows * self.E

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import rlrun, summary
+from conftest import assert_one_line_error, rlrun, summary
 from test_interrupt_resume import start_until_first_checkpoint
 
 from rlrun.frame_replay import FrameReplayBuffer
@@ -147,6 +147,7 @@ def test_frames_stay_uint8_in_rollouts_replay_and_the_network_input():
     agent = ActorCritic(space, envs.single_action_space, [], "relu", encoder="cnn")
     assert isinstance(agent.trunk, NatureCNN)
     assert set(agent.actor_parameters()) & set(agent.critic_parameters()), "one trunk under both heads"
+    agent.optimizers(1e-3, 1e-3)  # ac's two optimizers: each one contiguous range, trunk in both
     batch = Collector(envs, agent, CPU, seed=0).collect(8)
     assert batch.obs.dtype == torch.uint8 and batch.next_obs.dtype == torch.uint8
     assert ReplayBuffer.for_space(10, space, CPU).data["obs"].dtype == torch.uint8
@@ -201,3 +202,21 @@ def test_a_mujoco_ppo_smoke_run(workdir):
     assert result.returncode == 0, result.stderr
     done = summary(workdir / "run")
     assert done["env_steps"] == 1024 and np.isfinite(done["eval_return_mean"])
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["env=CartPole", "algo.encoder=cnn"], "algo.encoder: cnn needs uint8 image observations"),
+        (["env=Atari", "algo.encoder=conv"], "algo.encoder: must be auto, mlp or cnn, got 'conv'"),
+        (["env=Atari", "env.screen_size=20"], "env.screen_size: must be >= 36, got 20"),
+        (["env=Atari", "env.repeat_action_probability=1.5"],
+         "env.repeat_action_probability: must be in [0, 1]"),
+        (["env=Atari", "algo.normalize_obs=true"],
+         "algo.normalize_obs: images are scaled by 1/255 in the CNN"),
+        (["env=MuJoCo", "algo.clip_obs=0"], "algo.clip_obs: must be > 0"),
+    ],
+)  # fmt: skip
+def test_bad_image_and_atari_keys_are_one_line(args, expected, workdir):
+    result = rlrun("train", "algo=ppo", *args, "total_steps=256", cwd=workdir)
+    assert_one_line_error(result, expected, workdir)

@@ -26,7 +26,7 @@ def resolve_env_id(env: EnvConfig) -> str:
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
         import_user_module(module)
-    if env_id.startswith(ATARI_NAMESPACE) and env_id not in gym.registry:
+    if env_id.startswith(ATARI_NAMESPACE):  # (also quiets the emulator where ale_py was imported before)
         register_atari(env_id)
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
@@ -65,6 +65,8 @@ def register_atari(env_id: str) -> None:
         import ale_py
     except ImportError:
         raise ConfigError("env.id", missing_extra("atari", env_id)) from None
+    # the emulator prints a banner on every ROM load (every env, every worker): errors only
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     gym.register_envs(ale_py)
 
 
