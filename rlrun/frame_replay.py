@@ -51,24 +51,6 @@ class FrameReplayBuffer:
     def size(self) -> int:
         return self.filled * self.E
 
-    def _write(self, frames: torch.Tensor) -> np.ndarray:
-        """Append frames to the ring; their ids."""
-        ids = self.written + np.arange(len(frames))
-        self.frames[torch.as_tensor(ids % self.num_frames, device=self.device)] = frames
-        self.written += len(frames)
-        return ids
-
-    def _start_episodes(self, obs: torch.Tensor, same: np.ndarray) -> None:
-        """Write the frames of the observations that begin an episode (a frame equal to the one
-        before it in the stack is kept once)."""
-        for e in np.flatnonzero(~self.known):
-            for j in range(self.k):
-                if j > 0 and same[e, j - 1]:
-                    self.stack[e, j] = self.stack[e, j - 1]
-                else:
-                    self.stack[e, j] = self._write(obs[e, j : j + 1])[0]
-        self.known[:] = True
-
     def add(self, batch: dict) -> None:
         """Append transitions (dict of obs, actions, rewards, next_obs, terminated, truncated), in
         rows of E, step-major."""
@@ -77,25 +59,56 @@ class FrameReplayBuffer:
         done = (torch.as_tensor(batch["terminated"]) | torch.as_tensor(batch["truncated"])).cpu().numpy()
         # which frames of each stack repeat the one before (episode starts): one host copy per add
         same = (obs[:, 1:] == obs[:, :-1]).flatten(2).all(-1).cpu().numpy()
-        for start in range(0, len(done), self.E):
-            rows = slice(start, start + self.E)
-            self._start_episodes(obs[rows], same[rows])
-            newest = self._write(next_obs[rows, -1])
+        # chunks that write fewer frames than the ring holds: no position written twice in one go
+        chunk = max(1, self.num_frames // (2 * self.E * (self.k + 1))) * self.E
+        for start in range(0, len(done), chunk):
+            part = slice(start, start + chunk)
+            rest = {key: torch.as_tensor(batch[key][part], device=self.device) for key in self.data}
+            self._add_rows(obs[part], next_obs[part], done[part], same[part], rest)
+
+    def _add_rows(
+        self, obs: torch.Tensor, next_obs: torch.Tensor, done: np.ndarray, same: np.ndarray, rest: dict
+    ) -> None:
+        """The bookkeeping row by row on the host; then one write per tensor on the device."""
+        E, k = self.E, self.k
+        starts, start_ids = [], []  # (transition, frame in its stack) of episode starts, their ids
+        newest, rows, ids_rows = [], [], []
+        for r in range(len(done) // E):
+            for e in np.flatnonzero(~self.known):  # the env's obs begins an episode: its frames
+                for j in range(k):
+                    if j > 0 and same[r * E + e, j - 1]:
+                        self.stack[e, j] = self.stack[e, j - 1]
+                    else:
+                        starts.append((r * E + e) * k + j)
+                        start_ids.append(self.written)
+                        self.stack[e, j], self.written = self.written, self.written + 1
+            self.known[:] = True
+            new = self.written + np.arange(E)  # the newest frame of each next obs
+            self.written += E
             row = (self.tail + self.filled) % self.rows
             if self.filled == self.rows:  # the ring is full: drop the oldest row
                 self.tail, self.filled = (self.tail + 1) % self.rows, self.filled - 1
-            ids = np.concatenate([self.stack, newest[:, None]], axis=1)
-            self.ids[row] = torch.as_tensor(ids % self.num_frames, dtype=torch.int32, device=self.device)
-            for key, store in self.data.items():
-                store[row] = torch.as_tensor(batch[key][rows], device=self.device).to(store.dtype)
+            ids = np.concatenate([self.stack, new[:, None]], axis=1)
             self.oldest[row] = ids.min()
             self.filled += 1
-            self.stack = ids[:, 1:]
-            self.known = ~done[rows]
+            self.stack, self.known = ids[:, 1:].copy(), ~done[r * E : (r + 1) * E]  # (ids is kept)
+            newest.append(new)
+            rows.append(row)
+            ids_rows.append(ids)
             # frames overwritten by now: drop the rows that refer to them (only when episode
             # starts outgrew the ring's spare room)
             while self.filled and self.oldest[self.tail] < self.written - self.num_frames:
                 self.tail, self.filled = (self.tail + 1) % self.rows, self.filled - 1
+        device, F = self.device, self.num_frames
+        if starts:
+            self.frames[torch.as_tensor(np.array(start_ids) % F, device=device)] = obs.flatten(0, 1)[
+                torch.as_tensor(starts, device=device)
+            ]
+        self.frames[torch.as_tensor(np.concatenate(newest) % F, device=device)] = next_obs[:, -1]
+        where = torch.as_tensor(np.array(rows), device=device)
+        self.ids[where] = torch.as_tensor(np.stack(ids_rows) % F, dtype=torch.int32, device=device)
+        for key, store in self.data.items():
+            store[where] = rest[key].view(len(rows), E).to(store.dtype)
 
     def _gather(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """The transitions at flat indices into the held rows (0 = the oldest)."""

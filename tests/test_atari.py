@@ -138,6 +138,46 @@ def test_stack_on_sample_equals_storing_the_stacks_whole(capacity, atari_data):
     assert sample["obs"].shape == (64, 4, 84, 84) and sample["obs"].dtype == torch.uint8
 
 
+def synthetic_stream(num_envs: int, steps: int, seed: int) -> dict[str, torch.Tensor]:
+    """Frame-stacked transitions of random 8x8 frames with episodes of 1 to 3 steps, padded at
+    their start as FrameStackObservation pads, step-major rows of num_envs envs."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _env in range(num_envs):
+        stack, out = None, []
+        for _ in range(steps):
+            if stack is None:
+                stack = torch.randint(256, (1, 8, 8), generator=g, dtype=torch.uint8).expand(4, 8, 8)
+            nxt = torch.cat([stack[1:], torch.randint(256, (1, 8, 8), generator=g, dtype=torch.uint8)])
+            end = bool(torch.rand(1, generator=g) < 0.5)
+            out.append((stack, nxt, end))
+            stack = None if end else nxt
+        rows.append(out)
+    order = [rows[e][t] for t in range(steps) for e in range(num_envs)]
+    n = len(order)
+    return {
+        "obs": torch.stack([o[0] for o in order]),
+        "next_obs": torch.stack([o[1] for o in order]),
+        "actions": torch.arange(n) % 3,
+        "rewards": torch.arange(n, dtype=torch.float32),
+        "terminated": torch.tensor([o[2] for o in order]),
+        "truncated": torch.zeros(n, dtype=torch.bool),
+    }
+
+
+def test_short_episodes_drop_the_oldest_transitions_never_stale_frames():
+    # episodes of ~2 steps need more start frames than the ring's spare room: the store holds
+    # fewer than its capacity, and what it holds is exact
+    data = synthetic_stream(num_envs=3, steps=400, seed=1)
+    store = FrameReplayBuffer(300, (4, 8, 8), num_envs=3, device=CPU)
+    for start in range(0, 1200, 90):
+        store.add({k: v[start : start + 90] for k, v in data.items()})
+    assert 0 < store.size < 300 and store.size % 3 == 0
+    got = store.all()
+    for key, value in data.items():
+        assert torch.equal(got[key], value[-store.size :]), key
+
+
 def test_frames_stay_uint8_in_rollouts_replay_and_the_network_input():
     from rlrun.envs.factory import make_envs
 
