@@ -87,6 +87,8 @@ def parse_config(cfg: DictConfig) -> RunConfig:
     if name not in algos:
         raise ConfigError("algo.name", f"must be one of {', '.join(algos)}, got {name!r}")
     env_id = None if OmegaConf.is_missing(cfg.env, "id") else cfg.env.get("id")
+    if "frame_stack" in cfg.env and env_schema(env_id) is not AtariEnvConfig:  # env=Atari, another id
+        raise ConfigError("env.id", f"env=Atari takes ALE/<Game>-v5 ids (ALE/Pong-v5, ...), got {env_id!r}")
     groups = {"algo": algos[name].config, "env": env_schema(env_id), "device": DeviceConfig}
     parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
     run = to_dataclass(RunConfig, OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups]), "")

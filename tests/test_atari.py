@@ -255,6 +255,7 @@ def test_a_mujoco_ppo_smoke_run(workdir):
         (["env=Atari", "algo.normalize_obs=true"],
          "algo.normalize_obs: images are scaled by 1/255 in the CNN"),
         (["env=MuJoCo", "algo.clip_obs=0"], "algo.clip_obs: must be > 0"),
+        (["env=Atari", "env.id=CartPole-v1"], "env.id: env=Atari takes ALE/<Game>-v5 ids"),
     ],
 )  # fmt: skip
 def test_bad_image_and_atari_keys_are_one_line(args, expected, workdir):
