@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import multiprocessing
 import os
-import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from omegaconf import OmegaConf
-
-from rlrun.config import describe_error, is_user_error
+from rlrun.config import describe_error, is_user_error, load_yaml
 from rlrun.errors import ConfigError, Interrupted
+from rlrun.stops import LAUNCHER_PID, SignalCatcher
 from rlrun.tuned import check_tuned_overrides
 
 USAGE = """\
@@ -64,6 +59,10 @@ keys:
   env.KEY=VALUE         play on a changed env: the run's env with this key changed, e.g.
                         env.kwargs.length=1.5 (a longer pole; the torch backend's parameters,
                         add env.backend=torch to a gymnasium run), env.max_episode_steps=1000
+  grid.NAME=A:B:N       a robustness map of one or more RUN_DIRs on a grid (N values from A to B;
+                        one or two names): writes out=DIR (robustness/) robustness.csv and .png
+                        and a table; solved=R (default: the env's reward threshold) counts cells;
+                        env.KEY=VALUE applies to every run (env.obs_noise.uncorrelated=0)
 
 example:
   rlrun eval outputs/2026-11-25/12-00-00-ppo-CartPole-s0 episodes=20 env.backend=torch env.kwargs.length=1.5
@@ -252,9 +251,6 @@ def run_train(args: list[str], full_error: bool) -> int:
     return 0
 
 
-LAUNCHER_PID = "RLRUN_LAUNCHER_PID"
-
-
 def single_run_args(args: list[str]) -> list[str]:
     """The checks a single run's dir gets before Hydra touches it, and the task's own writing of the
     run's config files (hydra.output_subdir=null): a refused run leaves no trace."""
@@ -280,100 +276,6 @@ def process_launcher(args: list[str]) -> bool:
     return bool(launchers) and launchers[-1] != "basic"
 
 
-class SignalCatcher:
-    """SIGINT and SIGTERM outside the training loop (which installs its own handler to stop with a
-    checkpoint): a KeyboardInterrupt, reported in one line that says truthfully what is kept. A
-    launcher with worker processes first passes SIGTERM on to them and waits until they have
-    stopped with their checkpoints."""
-
-    def __init__(self, forward_to_workers: bool):
-        self.forward = forward_to_workers
-        self.signum = 0
-        self.previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self.handle)
-
-    def uninstall(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-    def handle(self, signum: int, _frame: Any) -> None:
-        self.signum = signum
-        if self.forward:
-            stop_workers(signal.SIGTERM)
-        raise KeyboardInterrupt
-
-    def stopped_line(self, multirun: bool) -> str:
-        name = signal.Signals(self.signum).name if self.signum else "an interrupt"
-        if multirun:
-            return f"sweep stopped by {name}; the jobs keep their last checkpoints; {sweep_hint()}"
-        from rlrun import rundir
-
-        train = sys.modules.get("rlrun.train")  # (not imported now: a signal may have cut its import)
-        run_dir = train.current_run_dir if train is not None else None
-        if run_dir is not None and (run_dir / rundir.CHECKPOINT).is_file():
-            kept = f"the last checkpoint ({run_dir / rundir.CHECKPOINT}) and the logs are kept"
-            return f"stopped by {name}; {kept}; continue with: rlrun train resume={run_dir}"
-        if run_dir is not None:
-            train.remove_if_new(run_dir)
-        return f"stopped by {name} before the first checkpoint; nothing was saved"
-
-
-def sweep_hint() -> str:
-    train = sys.modules.get("rlrun.train")
-    sweep_dir = train.SweepDir.path if train is not None else None
-    if sweep_dir is None:
-        return "nothing was started"
-    return f"to finish it, run the same command with hydra.sweep.dir={sweep_dir}"
-
-
-def stop_workers(signum: int, timeout_s: float = 120.0) -> None:
-    """Send signum to this process's children that are training a job (those holding a run dir's
-    lock) and wait until they have stopped, with their checkpoints."""
-    training = [pid for pid in child_pids() if pid in lock_holders()]
-    for pid in training:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(alive(pid) for pid in training):
-        time.sleep(0.1)
-
-
-def lock_holders() -> set[int]:
-    """The processes that hold an flock (Linux's /proc/locks)."""
-    try:
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return set()
-    return {
-        int(fields[4])
-        for fields in (line.split() for line in lines)
-        if len(fields) > 4 and fields[1] == "FLOCK"
-    }
-
-
-def child_pids() -> list[int]:
-    """The live children of this process (from /proc; Linux)."""
-    me, found = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == me:
-                    found.append(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """Running (not exited, not a zombie waiting to be reaped)."""
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def resume_args(run_dir: str, args: list[str]) -> list[str]:
     """A resumed run keeps its own overrides (those given now win) and writes into its own dir."""
 
@@ -381,7 +283,7 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
         return override.split("=", 1)[0].lstrip("+~")
 
     saved_file = os.path.join(run_dir, ".hydra", "overrides.yaml")
-    saved = list(OmegaConf.load(saved_file)) if os.path.isfile(saved_file) else []
+    saved = list(load_yaml(saved_file)) if os.path.isfile(saved_file) else []
     given = {key(a) for a in args} | {"resume", "hydra.run.dir"}
     return [o for o in saved if key(o) not in given] + args + [f"hydra.run.dir={run_dir}"]
 
@@ -390,8 +292,10 @@ def resume_args(run_dir: str, args: list[str]) -> list[str]:
 def eval_command(args: list[str]) -> None:
     if not args or not is_run_dir_arg(args[0]):
         raise UsageError("eval needs a run dir: rlrun eval RUN_DIR [episodes=N] [video=true]")
-    from rlrun.play import evaluate_run
+    from rlrun.play import evaluate_run, robustness_command
 
+    if any(a.startswith("grid.") for a in args):  # a robustness map of one or more runs
+        return robustness_command(args)
     # env.KEY=VALUE changes the run's env for this evaluation (e.g. shifted dynamics)
     overrides = env_overrides(args[1:])
     options = parse_options(

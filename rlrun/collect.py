@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from rlrun.checkpoint import load_checkpoint
-from rlrun.config import parse_config
+from rlrun.config import load_yaml, parse_config
 from rlrun.device import resolve_device
 from rlrun.envs.factory import make_envs
 from rlrun.errors import ConfigError
@@ -54,7 +53,7 @@ def collect(
         from rlrun.runner import make_algorithm
 
         run_dir = check_run_dir(run_dir)
-        run = parse_config(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
+        run = parse_config(load_yaml(run_dir / ".hydra" / "config.yaml"))
         state = load_checkpoint(run_dir, map_location=torch_device)
     else:
         run = compose_run(overrides)

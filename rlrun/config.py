@@ -8,6 +8,7 @@ each algorithm's SPEC then check ranges and compatibility and raise `ConfigError
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException, MissingConfigException
@@ -23,6 +24,7 @@ from omegaconf.errors import (
 from rlrun.algos import registry
 from rlrun.errors import ConfigError, first_line
 from rlrun.extras import HYDRA_PLUGIN_OPTIONS, missing_extra
+from rlrun.rewards.schema import RewardConfig, check_reward, check_reward_run
 from rlrun.rundir import reserve_new_dir, run_name
 from rlrun.schema import (
     AtariEnvConfig,
@@ -54,8 +56,18 @@ def register_configs() -> None:
     cs.store(name="_gridworld_env_schema", node=GridWorldEnvConfig)
     cs.store(name="_atari_env_schema", node=AtariEnvConfig)
     cs.store(name="_device_schema", node=DeviceConfig)
+    cs.store(name="_reward_schema", node=RewardConfig)
     for name, spec in registry().items():
         cs.store(name=f"_{name}_schema", node=spec.config)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """A run's yaml file (its config, its overrides); one that is not readable yaml is a ConfigError
+    naming the file."""
+    try:
+        return OmegaConf.load(path)
+    except Exception as err:
+        raise ConfigError(str(path), f"is not a readable config file: {first_line(err)}") from None
 
 
 def to_dataclass(schema: type, node: DictConfig, key: str) -> Any:
@@ -90,10 +102,15 @@ def parse_config(cfg: DictConfig) -> RunConfig:
     if "frame_stack" in cfg.env and env_schema(env_id) is not AtariEnvConfig:  # env=Atari, another id
         raise ConfigError("env.id", f"env=Atari takes ALE/<Game>-v5 ids (ALE/Pong-v5, ...), got {env_id!r}")
     groups = {"algo": algos[name].config, "env": env_schema(env_id), "device": DeviceConfig}
+    if cfg.get("reward") is not None:  # (run dirs from before the reward group have none)
+        groups["reward"] = RewardConfig
     parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}
     run = to_dataclass(RunConfig, OmegaConf.masked_copy(cfg, [k for k in cfg if k not in groups]), "")
     run.algo, run.env, run.device = parsed["algo"], parsed["env"], parsed["device"]
+    run.reward = parsed.get("reward", RewardConfig())
     check_run(run)
+    check_reward(run.reward)
+    check_reward_run(run.reward, run.algo)
     check_env(run.env)
     algos[name].check(run.algo, run.env)
     return run

@@ -22,7 +22,8 @@ from omegaconf import OmegaConf
 from rlrun.algos import registry
 from rlrun.errors import ConfigError
 from rlrun.logger import TB_DIR
-from rlrun.summarize import bootstrap_ci, find_runs
+from rlrun.rundir import find_runs
+from rlrun.stats import bootstrap_ci
 
 # keys that do not change the experiment, where a run dir does not say (Hydra's exclude_keys do)
 NOT_SETTINGS = ["device", "device.type", "device.threads", "checkpoint.every", "resume", "hparams_search"]

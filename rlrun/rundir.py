@@ -187,3 +187,8 @@ def check_run_dir(run_dir: str | Path, key: str = "RUN_DIR") -> Path:
             key, f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})"
         )
     return run_dir
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Every run dir below root (a dir with Hydra's .hydra/config.yaml), root included."""
+    return sorted(p.parent.parent for p in root.rglob(".hydra/config.yaml"))

@@ -45,7 +45,7 @@ def make_algorithm(run: RunConfig, envs: Any, device: torch.device) -> Algorithm
     """The algorithm the config names, built by its registry entry from what it needs."""
     spec = registry()[run.algo.name]
     model = functools.partial(tabular_model, run.env, device) if run.env.id in TABULAR_ENVS else None
-    build = Build(None if spec.tabular else envs, device, run.total_steps, run.seed, model)
+    build = Build(None if spec.tabular else envs, device, run.total_steps, run.seed, model, run.reward)
     return spec.make(run.algo, build)
 
 
@@ -164,6 +164,13 @@ def reward_statistics(envs: Any) -> dict | None:
     return None if rms is None else {"mean": rms.mean, "var": rms.var, "count": rms.count}
 
 
+def env_report(envs: Any, kind: str) -> dict[str, Any]:
+    """What the env stack reports (rlrun.envs.robustness: ADR's ranges): its TensorBoard scalars
+    (kind "metrics", each iteration) or its summary.json fields ("summary")."""
+    report = getattr(envs, f"robustness_{kind}", None) if envs is not None else None
+    return report() if callable(report) else {}
+
+
 def restore(state: dict, algo: Algorithm, envs: gym.vector.VectorEnv | None) -> None:
     algo.load_state_dict(state["algo"])
     if state["envs"] is not None:
@@ -247,7 +254,7 @@ class Training:
         previous_step = algo.env_steps
         metrics = algo.iterate()
         step = algo.env_steps
-        logger.scalars({**metrics, "perf/sps": self.sps()}, step)
+        logger.scalars({**metrics, **env_report(self.envs, "metrics"), "perf/sps": self.sps()}, step)
         for tag, image in algo.pop_images().items():
             logger.image(tag, image, step)
         logger.episodes(algo.pop_episodes(), step)
@@ -325,6 +332,7 @@ class Training:
             "stop_return": run.stop_return,
             "stopped_early": self.stopped_early,
             **algo.finish(self.run_dir),
+            **env_report(self.envs, "summary"),  # e.g. adr_entropy
         }
         metrics = {"hparams/eval_return_mean": last_eval[1], "hparams/best_eval_return_mean": best[1]}
         self.logger.hparams(asdict(run), metrics, algo.env_steps)

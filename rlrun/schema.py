@@ -21,6 +21,40 @@ MISSING: Any = "???"  # OmegaConf's marker for a value the user must give
 
 
 @dataclass
+class ObsNoiseConfig:
+    """Observation noise (torch backend): what the policy sees, never the env's state. Each std is a
+    number or [low, high], drawn per env at every reset."""
+
+    correlated: Any = 0.0  # std of an offset drawn per env at each reset, constant within the episode
+    uncorrelated: Any = 0.0  # std of a fresh draw at every step
+
+
+@dataclass
+class PerturbConfig:
+    """A small random network per env, redrawn at every reset, whose output (times strength) is added
+    to the observation or to the (continuous) action."""
+
+    strength: Any = 0.0  # scale of the network's output; a number or [low, high]
+    target: str = "obs"  # obs | action (action: continuous actions only)
+    hidden: int = 16  # hidden units of the one-layer tanh network
+
+
+@dataclass
+class AdrConfig:
+    """Automatic domain randomisation (OpenAI et al. 2019): ranges that widen where the policy does well
+    at their boundaries."""
+
+    params: list[str] = field(default_factory=list)  # physical parameters or knobs (latency, ...)
+    limits: dict[str, Any] = field(default_factory=dict)  # name -> [low, high] a range never leaves
+    delta: float = 0.1  # boundary step, as a fraction of the nominal value (absolute where it is 0)
+    deltas: dict[str, Any] = field(default_factory=dict)  # name -> absolute boundary step (overrides delta)
+    buffer: int = 10  # m: episodes at a boundary before it is judged
+    t_low: float | None = None  # a boundary whose buffer's mean return is <= t_low narrows
+    t_high: float | None = None  # ... >= t_high widens
+    p_boundary: float = 0.5  # p_b: chance that a reset env probes a boundary
+
+
+@dataclass
 class EnvConfig:
     id: str = MISSING  # a registered gymnasium id, or "module:Id-v0" to import a module first
     num_envs: int = 1
@@ -31,6 +65,12 @@ class EnvConfig:
     # (typed Any so that [2, 4] is taken as well as [2.0, 4.0]; check_env checks the values)
     randomize: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
+    # the robotics case study (torch backend, rlrun.envs.robustness): all off by default
+    obs_noise: ObsNoiseConfig = field(default_factory=ObsNoiseConfig)
+    latency: Any = 0  # steps between choosing an action and the env applying it; or [low, high]
+    action_noise: Any = 0.0  # std of Gaussian noise on continuous actions; or [low, high]
+    perturb: PerturbConfig = field(default_factory=PerturbConfig)
+    adr: AdrConfig = field(default_factory=AdrConfig)
 
     def make_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for gymnasium.make (schemas with env-specific keys add theirs)."""
@@ -38,9 +78,7 @@ class EnvConfig:
 
 
 @dataclass
-class AtariEnvConfig(EnvConfig):
-    """An ALE game (ALE/<Game>-v5) with the standard preprocessing (rlrun.envs.atari)."""
-
+class AtariEnvConfig(EnvConfig):  # an ALE game with the standard preprocessing (rlrun.envs.atari)
     id: str = "ALE/Breakout-v5"
     repeat_action_probability: float = 0.25  # sticky actions (ALE v5's default; 0: deterministic)
     full_action_space: bool = False  # all 18 actions instead of the game's minimal set
@@ -54,11 +92,9 @@ class AtariEnvConfig(EnvConfig):
     clip_reward: bool = True  # training only: rewards clipped to their sign
 
     def make_kwargs(self) -> dict[str, Any]:
-        # frameskip=1: AtariPreprocessing skips (and max-pools) frames itself; sticky actions by
-        # gymnasium's StickyAction wrapper, whose state a checkpoint keeps (the ALE's own sticky
-        # action is not in its saved state, so a resumed run would differ)
-        own = {"frameskip": 1, "repeat_action_probability": 0.0}
-        return {**own, "full_action_space": self.full_action_space, **self.kwargs}
+        # frameskip=1: AtariPreprocessing skips frames; sticky actions by StickyAction (rlrun.envs.atari)
+        own = {"frameskip": 1, "repeat_action_probability": 0.0, "full_action_space": self.full_action_space}
+        return {**own, **self.kwargs}
 
 
 # Tabular envs with keys of their own; Taxi-v4 and CliffWalking-v1 use the plain EnvConfig.
@@ -162,6 +198,7 @@ class RunConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     resume: str | None = None  # a run dir to continue
     progress: bool = True  # a progress bar on the console (never when it is not a terminal, nor in sweeps)
+    reward: Any = None  # a RewardConfig (rlrun.rewards.schema): what the algorithm trains on
 
 
 # ---------------------------------------------------------------------------- the algorithm registry
@@ -230,10 +267,10 @@ def check_unit_interval(cfg: Any, *keys: str) -> None:
         require(0 <= value <= 1, f"algo.{key}", f"must be in [0, 1], got {value}")
 
 
-def check_choice(cfg: Any, key: str, allowed: tuple[str, ...]) -> None:
+def check_choice(cfg: Any, key: str, allowed: tuple[str, ...], prefix: str = "algo.") -> None:
     value = getattr(cfg, key)
     options = " or ".join([", ".join(allowed[:-1]), allowed[-1]] if len(allowed) > 1 else allowed)
-    require(value in allowed, f"algo.{key}", f"must be {options}, got {value!r}")
+    require(value in allowed, f"{prefix}{key}", f"must be {options}, got {value!r}")
 
 
 def check_network(cfg: Any) -> None:
@@ -300,20 +337,127 @@ def check_env(env: EnvConfig) -> None:
     if env.max_episode_steps is not None:
         require(env.max_episode_steps > 0, "env.max_episode_steps", "must be > 0 or null")
     check_tabular_env(env)
-    check_atari_env(env)
+    if isinstance(env, AtariEnvConfig):
+        check_atari_env(env)
+    check_robustness(env)
 
 
-def check_atari_env(env: EnvConfig) -> None:
-    if not isinstance(env, AtariEnvConfig):
-        return
+def check_atari_env(env: AtariEnvConfig) -> None:
     p = env.repeat_action_probability
     require(0 <= p <= 1, "env.repeat_action_probability", f"must be in [0, 1], got {p}")
     require(env.noop_max >= 0, "env.noop_max", f"must be >= 0, got {env.noop_max}")
     require(env.frame_skip > 0, "env.frame_skip", f"must be an integer > 0, got {env.frame_skip}")
-    # the Nature CNN's three convolutions need at least 36 x 36 pixels
-    require(env.screen_size >= 36, "env.screen_size", f"must be >= 36, got {env.screen_size}")
+    require(env.screen_size >= 36, "env.screen_size", f"must be >= 36 (the CNN's), got {env.screen_size}")
     require(env.frame_stack > 0, "env.frame_stack", f"must be an integer > 0, got {env.frame_stack}")
     require(env.backend == "gymnasium", "env.backend", "Atari games run on the gymnasium backend only")
+
+
+# ---------------------------------------------------------------------------- the robotics case study
+
+MAX_LATENCY = 1000  # steps: a larger delay is a typo (the action queue holds this many per env)
+
+
+def robustness_knobs(env: EnvConfig) -> dict[str, Any]:
+    """The case study's randomisable knobs by name (as env.adr.params names them): number or [low, high]."""
+    return {
+        "obs_noise.correlated": env.obs_noise.correlated,
+        "obs_noise.uncorrelated": env.obs_noise.uncorrelated,
+        "latency": env.latency,
+        "action_noise": env.action_noise,
+        "perturb.strength": env.perturb.strength,
+    }
+
+
+def knob_range(value: Any) -> tuple[float, float] | None:
+    """A knob's value as a range [low, high] (a number v is [v, v]); None if it is neither."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), float(value)
+    if isinstance(value, list | tuple) and len(value) == 2:
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            return float(value[0]), float(value[1])
+    return None
+
+
+def dotted(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested dict by dotted names: Hydra reads +env.adr.limits.obs_noise.correlated=[0,1] as
+    {obs_noise: {correlated: [0, 1]}}, which names the knob obs_noise.correlated."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def robustness_on(env: EnvConfig) -> bool:
+    return bool(env.adr.params) or any(knob_range(v) != (0.0, 0.0) for v in robustness_knobs(env).values())
+
+
+def check_robustness(env: EnvConfig) -> None:
+    for name, value in robustness_knobs(env).items():
+        bounds, key = knob_range(value), f"env.{name}"
+        ok = bounds is not None and all(math.isfinite(b) for b in bounds) and 0 <= bounds[0] <= bounds[1]
+        require(ok, key, f"must be a number >= 0 or [low, high] with 0 <= low <= high, got {value}")
+        if name == "latency":
+            ok = all(b == int(b) for b in bounds) and bounds[1] <= MAX_LATENCY
+            require(ok, key, f"must be whole steps in [0, {MAX_LATENCY}], got {value}")
+    check_choice(env.perturb, "target", ("obs", "action"), prefix="env.perturb.")
+    require(env.perturb.hidden > 0, "env.perturb.hidden", f"must be > 0, got {env.perturb.hidden}")
+    if not robustness_on(env):
+        return
+    on = [f"env.{n}" for n, v in robustness_knobs(env).items() if knob_range(v) != (0.0, 0.0)]
+    first = "env.adr.params" if env.adr.params else on[0]  # the key to name in an error
+    require(
+        env.backend == "torch", first, "needs env.backend=torch (the case study's envs are batched tensors)"
+    )
+    require(env.id not in TABULAR_ENVS, first, f"{env.id} is a tabular model: its observations are states")
+    check_adr(env)
+
+
+def check_adr(env: EnvConfig) -> None:
+    adr = env.adr
+    check_finite(adr, "env.adr.")
+    if not adr.params:
+        return
+    require(
+        len(set(adr.params)) == len(adr.params), "env.adr.params", f"names a parameter twice: {adr.params}"
+    )
+    knobs = robustness_knobs(env)
+    for name in adr.params:
+        require(name not in env.randomize, "env.adr.params", f"{name} is in env.randomize too; give one")
+        if name in knobs:
+            bounds = knob_range(knobs[name])
+            ok = bounds is not None and bounds[0] == bounds[1]
+            require(
+                ok, f"env.{name}", f"is ADR's nominal value (env.adr.params): a number, not {knobs[name]}"
+            )
+    require(adr.buffer > 0, "env.adr.buffer", f"must be an integer > 0, got {adr.buffer}")
+    require(0 <= adr.p_boundary <= 1, "env.adr.p_boundary", f"must be in [0, 1], got {adr.p_boundary}")
+    require(adr.delta > 0, "env.adr.delta", f"must be > 0, got {adr.delta}")
+    for key in ("t_low", "t_high"):
+        require(
+            getattr(adr, key) is not None, f"env.adr.{key}",
+            "is needed with env.adr.params: the mean return at a boundary that narrows (t_low) or widens "
+            "(t_high) it, e.g. t_low=200 t_high=450 on CartPole",
+        )  # fmt: skip
+    require(
+        adr.t_low < adr.t_high, "env.adr.t_low", f"must be < env.adr.t_high={adr.t_high}, got {adr.t_low}"
+    )
+    for name, bounds in dotted(adr.limits).items():
+        key = f"env.adr.limits.{name}"
+        require(name in adr.params, key, f"{name} is not in env.adr.params {adr.params}")
+        pair = knob_range(bounds)
+        require(
+            pair is not None and pair[0] <= pair[1],
+            key,
+            f"must be [low, high] with low <= high, got {bounds}",
+        )
+    for name, step in dotted(adr.deltas).items():
+        key = f"env.adr.deltas.{name}"
+        require(name in adr.params, key, f"{name} is not in env.adr.params {adr.params}")
+        number = isinstance(step, int | float) and not isinstance(step, bool)
+        require(number and 0 < step < MAX_FLOAT, key, f"must be a number > 0, got {step}")
 
 
 def check_tabular_env(env: EnvConfig) -> None:

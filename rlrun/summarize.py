@@ -8,35 +8,15 @@ import math
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
+from rlrun.config import load_yaml
 from rlrun.errors import ConfigError
-from rlrun.rundir import ERROR_FILE, read_summary
-
-
-def interquartile_mean(values: list[float]) -> float:
-    """The mean of the middle half: int(n/4) values cut from each end (as scipy's trim_mean(x, .25))."""
-    ordered = sorted(values)
-    cut = int(0.25 * len(ordered))
-    return float(np.mean(ordered[cut : len(ordered) - cut]))
-
-
-def bootstrap_ci(values: list[float], level: float = 0.95, resamples: int = 10_000) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean, from a fixed RNG so the table is reproducible."""
-    data = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(0)
-    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
-    tail = (1 - level) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
-
-
-def find_runs(root: Path) -> list[Path]:
-    """Every run dir below root (a dir with Hydra's .hydra/config.yaml), root included."""
-    return sorted(p.parent.parent for p in root.rglob(".hydra/config.yaml"))
+from rlrun.rundir import ERROR_FILE, find_runs, read_summary
+from rlrun.stats import bootstrap_ci, interquartile_mean
 
 
 def job_row(run_dir: Path) -> dict:
-    overrides = [str(o) for o in OmegaConf.load(run_dir / ".hydra" / "overrides.yaml")]
+    overrides = [str(o) for o in load_yaml(run_dir / ".hydra" / "overrides.yaml")]
     summary = read_summary(run_dir)
     status = "done" if summary else "failed" if (run_dir / ERROR_FILE).exists() else "unfinished"
     summary = summary or {}

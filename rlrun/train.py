@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlrun import rundir
 from rlrun.config import describe_error, parse_config, register_configs
 from rlrun.errors import ConfigError, Interrupted
+from rlrun.stops import LAUNCHER_PID
 from rlrun.tuned import check_tuned_choice
 
 register_configs()
@@ -137,7 +138,6 @@ class SweepDir(Callback):
         SweepDir.path = str(config.hydra.sweep.dir)
 
 
-LAUNCHER_PID = "RLRUN_LAUNCHER_PID"  # set by the CLI; a worker process inherits it
 _watching = False
 
 

@@ -5,6 +5,11 @@ a warm-up, and CUDA is synchronised before reading the clock.
 
     python scripts/bench_envs.py [--envs CartPole-v1,Pendulum-v1] [--num-envs 1024,4096,65536]
                                  [--blocks 40] [--block 10] [--device cpu] [--threads 1] [--dtype float32]
+    python scripts/bench_envs.py --robustness [--num-envs 4096] [--device cpu]
+
+--robustness times CartPole's step with the robotics case study's wrapper on (ADR over length,
+masspole and force_mag, observation noise with both parts, action latency of 0-2 steps) against
+the plain step, and prints the ratio of their times (target: <= 1.25).
 
 Other scripts can import `raw_steps_per_second` (scripts/ is not a package: put this directory
 on sys.path, or import the file by path).
@@ -15,11 +20,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import Any
 
 import gymnasium as gym
 import torch
 
+from rlrun.envs.factory import make_envs
 from rlrun.envs.torch_envs import TORCH_ENVS, make_torch_env
+from rlrun.schema import EnvConfig, check_env
 
 ACTION_BLOCK = 64  # distinct action batches, cycled: drawing them costs nothing inside the timing
 
@@ -32,13 +40,14 @@ def raw_steps_per_second(
     blocks: int = 40,
     block: int = 10,
     warmup: int = 20,
+    env: Any = None,
 ) -> tuple[float, float]:
     """Env steps per second of step() on `num_envs` envs with random actions, timed in `blocks`
     blocks of `block` calls: (best block, median block). The best is timeit's convention, the
     speed of the code when nothing else disturbs it; the median is what a long run sees on a
     shared machine (here the two differ by up to 1.5x from one minute to the next)."""
     device = torch.device(device)
-    env = make_torch_env(env_id, num_envs, device, dtype)
+    env = env if env is not None else make_torch_env(env_id, num_envs, device, dtype)
     env.reset(seed=0)
     actions = random_actions(env, ACTION_BLOCK)
     for i in range(warmup):
@@ -73,6 +82,31 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def robust_cartpole(num_envs: int, device: torch.device | str) -> Any:
+    """CartPole with ADR over three parameters, observation noise and latency all on."""
+    cfg = EnvConfig(id="CartPole-v1", backend="torch", latency=[0, 2])
+    cfg.obs_noise.correlated, cfg.obs_noise.uncorrelated = 0.05, 0.02
+    cfg.adr.params = ["length", "masspole", "force_mag"]
+    cfg.adr.t_low, cfg.adr.t_high = 5.0, 15.0  # random actions move the ranges: the update path runs
+    check_env(cfg)
+    return make_envs(cfg, num_envs, torch.device(device))
+
+
+def robustness_overhead(sizes: list[int], device: str, blocks: int, block: int) -> None:
+    """The plain and the perturbed CartPole step, alternating cells, and the ratio of their times."""
+    print(f"CartPole-v1 step, plain vs ADR + observation noise + latency ({device}); best / median block")
+    columns = ("plain (M steps/s)", "robust (M steps/s)", "ratio best", "ratio median")
+    print(f"{'num_envs':>9} {columns[0]:>20} {columns[1]:>20} {columns[2]:>11} {columns[3]:>13}")
+    for n in sizes:
+        plain = raw_steps_per_second("CartPole-v1", n, device, blocks=blocks, block=block)
+        robust = raw_steps_per_second(
+            "CartPole-v1", n, device, blocks=blocks, block=block, env=robust_cartpole(n, device)
+        )
+        ratios = plain[0] / robust[0], plain[1] / robust[1]
+        rates = f"{format_rate(*plain):>20} {format_rate(*robust):>20}"
+        print(f"{n:>9,} {rates} {ratios[0]:>10.2f}x {ratios[1]:>12.2f}x", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", default=",".join(TORCH_ENVS))
@@ -82,9 +116,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument(
+        "--robustness", action="store_true", help="CartPole with ADR, noise, latency vs plain"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sizes = [int(n) for n in args.num_envs.split(",")]
+    if args.robustness:
+        robustness_overhead(sizes, args.device, args.blocks, args.block)
+        return
     dtype = getattr(torch, args.dtype)
     print(
         f"device={args.device} threads={torch.get_num_threads()} dtype={args.dtype} "

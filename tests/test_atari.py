@@ -249,7 +249,7 @@ def test_a_mujoco_ppo_smoke_run(workdir):
     [
         (["env=CartPole", "algo.encoder=cnn"], "algo.encoder: cnn needs uint8 image observations"),
         (["env=Atari", "algo.encoder=conv"], "algo.encoder: must be auto, mlp or cnn, got 'conv'"),
-        (["env=Atari", "env.screen_size=20"], "env.screen_size: must be >= 36, got 20"),
+        (["env=Atari", "env.screen_size=20"], "env.screen_size: must be >= 36 (the CNN's), got 20"),
         (["env=Atari", "env.repeat_action_probability=1.5"],
          "env.repeat_action_probability: must be in [0, 1]"),
         (["env=Atari", "algo.normalize_obs=true"],

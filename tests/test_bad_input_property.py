@@ -2,6 +2,7 @@
 reaches `rlrun train`, it ends before training with a non-zero exit and one line naming the key."""
 
 import copy
+import os
 import string
 import tempfile
 from pathlib import Path
@@ -143,3 +144,99 @@ def test_many_bad_values_and_keys_are_refused_in_one_line(composed, case):
     line = describe_error(caught.value)
     assert is_user_error(caught.value), line
     assert "\n" not in line and line.startswith(f"{key}:"), line
+
+
+# Huge numbers: no number key of ours means anything beyond float32's comfort or a 31-bit count.
+@st.composite
+def huge_number(draw):
+    key = draw(st.sampled_from(sorted(NUMERIC_KEYS)))
+    kind, _ = NUMERIC_KEYS[key]
+    sign = draw(st.sampled_from([1, -1]))
+    if kind is int:
+        return key, sign * draw(st.integers(2**62, 2**100))
+    return key, sign * draw(st.floats(1e16, 1e300))
+
+
+@MANY
+@given(huge_number())
+def test_huge_numbers_are_refused_in_one_line(composed, case):
+    key, value = case
+    override = OverridesParser.create().parse_override(f"{key}={value}")
+    cfg = copy.deepcopy(composed)
+    with pytest.raises(Exception) as caught:
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+        parse_config(cfg)
+    line = describe_error(caught.value)
+    assert is_user_error(caught.value), line
+    assert "\n" not in line and line.startswith(f"{key}:"), line
+
+
+# Wrong types inside env.kwargs, on either backend: refused before any step, naming the key.
+@FEW
+@given(
+    st.sampled_from(["env=Pendulum +env.kwargs.g", "env=CartPole env.backend=torch +env.kwargs.length"]),
+    words,
+)
+def test_wrong_types_inside_env_kwargs(prefix, word):
+    *group, key = prefix.split()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = rlrun("train", *group, f"{key}={word}", "total_steps=64", cwd=Path(tmp), timeout=120)
+        assert_one_line_error(result, key.lstrip("+"), Path(tmp))
+
+
+# The other commands' arguments: unknown keys and values of the wrong type end in one line.
+SOME = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@SOME
+@given(
+    command=st.sampled_from(["eval", "collect", "plot", "summarize"]),
+    argument=st.one_of(
+        words.map(lambda w: f"{w}=1"), st.sampled_from(["episodes", "seed", "smooth"]).map(lambda k: f"{k}=x")
+    ),
+)
+def test_other_commands_refuse_bad_arguments_in_one_line(command, argument, tmp_path_factory, capsys):
+    from rlrun.cli import main
+
+    folder = tmp_path_factory.mktemp("args")
+    (folder / "notes.txt").write_text("a file\n")
+    target = {"eval": "notes.txt", "collect": "env=CartPole", "plot": "notes.txt", "summarize": "notes.txt"}
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        code = main([command, target[command], argument])
+    finally:
+        os.chdir(cwd)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("rlrun: error: "), (code, err)
+
+
+# Paths that are files, and run files that are not what they claim, for every command reading them.
+FILE_CASES = [
+    ["train", "resume=notes.txt"],
+    ["train", "hydra.run.dir=notes.txt/run"],
+    ["eval", "notes.txt"],
+    ["collect", "notes.txt", "transitions=8"],
+    ["eval", "broken"],
+    ["train", "resume=broken"],
+    ["collect", "broken", "transitions=8"],
+]
+
+
+@pytest.mark.parametrize("args", FILE_CASES, ids=" ".join)
+def test_paths_that_are_files_and_malformed_run_files(args, tmp_path):
+    (tmp_path / "notes.txt").write_text("a file\n")
+    broken = tmp_path / "broken"
+    (broken / ".hydra").mkdir(parents=True)
+    (broken / ".hydra" / "config.yaml").write_text("algo: [unclosed\n")
+    (broken / ".hydra" / "overrides.yaml").write_text("- seed=0\n")
+    (broken / "checkpoint.pt").write_bytes(os.urandom(256))
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    result = rlrun(*args, cwd=tmp_path, timeout=120)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("rlrun: error: "), lines
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rlrun.algos import registry
-from rlrun.schema import DeviceConfig, EnvConfig
+from rlrun.schema import TORCH_ENV_IDS, DeviceConfig, EnvConfig
 
 ROOT = Path(__file__).parent.parent
 SOURCES = sorted((ROOT / "rlrun").rglob("*.py"))
@@ -62,6 +62,13 @@ def test_the_device_and_env_yamls_say_their_dataclass_defaults():
     for path in sorted((ROOT / "conf" / "device").glob("*.yaml")):
         values = yaml_values(path)
         assert set(values) == {f.name for f in dataclasses.fields(DeviceConfig)}, path.name
+    robustness = {"obs_noise", "latency", "action_noise", "perturb", "adr"}  # torch-backend envs only
+    defaults = dataclasses.asdict(EnvConfig())
     for path in sorted((ROOT / "conf" / "env").glob("*.yaml")):
         fields = {f.name for f in dataclasses.fields(EnvConfig)}
-        assert fields - {"randomize"} <= set(yaml_values(path)) | {"id"}, path.name
+        values = yaml_values(path)
+        if values.get("id") in TORCH_ENV_IDS:
+            assert {k: values[k] for k in robustness} == {k: defaults[k] for k in robustness}, path.name
+        else:
+            fields -= robustness
+        assert fields - {"randomize"} <= set(values) | {"id"}, path.name

@@ -4,6 +4,7 @@ rlrun eval with a video, seeding, stop_return, multirun and the help texts."""
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import rlrun, summary
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -205,3 +206,23 @@ def test_a_run_dir_of_another_env_or_a_broken_checkpoint_is_refused(short_run, t
             f"rlrun: error: {copy / 'checkpoint.pt'}: cannot be read: truncated, or not a torch checkpoint"
         ]
     assert (copy / "checkpoint.pt").read_bytes() == data[: len(data) // 2], "nothing overwritten"
+
+
+@pytest.mark.parametrize("algo", ["ppo", "fqi"])
+def test_the_best_evaluated_policy_is_kept_and_plays(algo, tmp_path):
+    args = [f"algo={algo}", "env=CartPole", "total_steps=3072", "eval.every=1024", "eval.episodes=2"]
+    if algo == "fqi":
+        args += ["algo.learning_starts=256", "algo.N=256", "algo.hidden=[32]"]
+    result = rlrun("train", *args, "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    done = summary(tmp_path / "run")
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    assert done["best_checkpoint"] == "best.pt"
+    assert (best["env_steps"], best["eval_return_mean"]) == (
+        done["best_eval_step"],
+        done["best_eval_return_mean"],
+    )
+    for which, step in (("best", done["best_eval_step"]), ("last", done["env_steps"])):
+        played = rlrun("eval", "run", f"checkpoint={which}", "episodes=2", cwd=tmp_path)
+        assert played.returncode == 0, played.stderr
+        assert f"{which} policy (step {step})" in played.stdout

@@ -5,7 +5,7 @@ import csv
 import pytest
 from conftest import rlrun
 
-from rlrun.summarize import bootstrap_ci, interquartile_mean
+from rlrun.stats import bootstrap_ci, interquartile_mean
 
 
 def test_interquartile_mean_drops_a_quarter_at_each_end():

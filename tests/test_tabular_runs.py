@@ -11,9 +11,9 @@ from conftest import assert_one_line_error, rlrun, summary
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rlrun.algos.tabular_base import BAR_WIDTH
 from rlrun.config import parse_config, register_configs
 from rlrun.errors import ConfigError
+from rlrun.valuemap import BAR_WIDTH
 
 EPISODES = 1000
 

@@ -25,6 +25,10 @@ class Policy(Protocol):
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor: ...
 
+    def state_dict(self) -> dict[str, Any]: ...  # the policy's weights alone (best.pt)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 
 @dataclass
 class Build:
@@ -36,6 +40,7 @@ class Build:
     seed: int
     # the env's tabular model (P, R), made on demand; None when the env has none
     tabular_model: Callable[[], Any] | None = None
+    reward: Any = None  # the run's RewardConfig (rlrun.rewards.schema); ppo's RLHF case study
 
 
 class Algorithm:

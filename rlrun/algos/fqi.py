@@ -100,10 +100,11 @@ class Greedy:
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
         return action
 
-    def state_dict(self) -> dict[str, Any]:  # best.pt keeps the policy: Q's parameters
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The policy's weights: Q's (best.pt keeps them)."""
         return self.q.state_dict()
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.q.load_state_dict(state)
 
 

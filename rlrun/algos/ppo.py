@@ -6,11 +6,16 @@ repeat:
   3. K epochs, each of S minibatches: maximise the clipped surrogate
      L = E[min(r_t A_t, clip(r_t, 1-eps, 1+eps) A_t)],   r_t = pi_theta(a|s) / pi_theta_old(a|s)
      minus vf_coef * value loss, plus ent_coef * entropy
+
+RLHF (reward=model|preferences, algo.reference): between 1 and 2 the env's reward is replaced by
+r_psi(s, a) - beta (log pi_theta(a|s) - log pi_ref(a|s)) (rlrun/rewards/shaping.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -20,6 +25,8 @@ from rlrun.algos.on_policy import OnPolicyAlgorithm, explained_variance
 from rlrun.errors import check_finite_rows
 from rlrun.nets import ENCODERS, ActorCritic, make_agent
 from rlrun.optim import FlatAdam, FlatParameters, linear_decay
+from rlrun.rewards.build import make_shaping
+from rlrun.rewards.shaping import RewardShaping
 from rlrun.rollout import gae, normalize
 from rlrun.schema import (
     AlgoSpec,
@@ -72,8 +79,10 @@ class PPO(OnPolicyAlgorithm):
         device: torch.device,
         total_steps: int,
         seed: int,
+        shaping: RewardShaping | None = None,
     ):
         super().__init__(cfg, envs, agent, device, seed)
+        self.shaping = shaping
         self.optimizer = FlatAdam(FlatParameters(agent), lr=cfg.lr, eps=1e-5)
         self.steps_per_env = cfg.N // envs.num_envs
         self.num_iterations = -(-total_steps // cfg.N)  # ceil: the last batch may pass total_steps
@@ -90,6 +99,9 @@ class PPO(OnPolicyAlgorithm):
         batch = self.collector.collect(self.steps_per_env)
         self.env_steps += cfg.N
         self.iteration += 1
+        rlhf: dict[str, float] = {}
+        if self.shaping is not None:  # RLHF: the learned reward, less beta times the KL to pi_ref
+            batch.rewards, rlhf = self.shaping(batch, self.env_steps)
 
         # 2. advantages by GAE(lambda); returns are the value targets
         advantages, returns = gae(
@@ -128,7 +140,7 @@ class PPO(OnPolicyAlgorithm):
         metrics["charts/learning_rate"] = self.optimizer.lr
         metrics["charts/clip"] = clip
         metrics["diagnostics/explained_variance"] = explained_variance(flat["values"], flat["returns"])
-        return metrics
+        return metrics | rlhf
 
     def minibatch_step(self, mb: dict[str, torch.Tensor], clip: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One gradient step on the clipped objective of a minibatch; its approx-KL and its
@@ -148,6 +160,17 @@ class PPO(OnPolicyAlgorithm):
         grad_norm = self.optimizer.clip_grad_norm(cfg.max_grad_norm)
         self.optimizer.step()
         return approx_kl, torch.stack([policy_loss, v_loss, entropy, approx_kl, clipfrac, grad_norm]).detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        return super().state_dict() | ({"shaping": self.shaping.state_dict()} if self.shaping else {})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if self.shaping is not None:
+            self.shaping.load_state_dict(state["shaping"])
+
+    def finish(self, run_dir: Path) -> dict[str, Any]:
+        return {} if self.shaping is None else self.shaping.finish(run_dir)
 
 
 # ---------------------------------------------------------------------------- config and builder
@@ -179,6 +202,11 @@ class PPOConfig:
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     init_log_std: float = 0.0  # Gaussian policies only
+    # RLHF: start from a run dir's policy and penalise the KL to it, r - kl_coef (log pi - log pi_ref)
+    reference: str | None = None
+    kl_coef: float = 0.0  # beta
+    reference_kl: float | None = None  # a per-step KL to steer beta toward (null: beta fixed)
+    kl_horizon: int = 10000  # the controller's horizon in env steps (Ziegler et al.: 10000)
 
 
 def check(cfg: PPOConfig, env: EnvConfig) -> None:
@@ -189,7 +217,12 @@ def check(cfg: PPOConfig, env: EnvConfig) -> None:
     require(0 < cfg.clip < 1, "algo.clip", f"must be in (0, 1), got {cfg.clip}")
     require(cfg.vf_coef >= 0, "algo.vf_coef", f"must be >= 0, got {cfg.vf_coef}")
     require(cfg.ent_coef >= 0, "algo.ent_coef", f"must be >= 0, got {cfg.ent_coef}")
-    check_optional_positive(cfg, "target_kl")
+    check_optional_positive(cfg, "target_kl", "reference_kl")
+    check_positive(cfg, "kl_horizon")
+    require(cfg.kl_coef >= 0, "algo.kl_coef", f"must be >= 0, got {cfg.kl_coef}")
+    if cfg.reference_kl is not None or cfg.kl_coef > 0:
+        key = "algo.reference_kl" if cfg.reference_kl is not None else "algo.kl_coef"
+        require(bool(cfg.reference), key, "needs algo.reference=RUN_DIR (the policy to stay near)")
     check_network(cfg)
     check_choice(cfg, "encoder", ENCODERS)
     check_positive(cfg, "clip_obs")
@@ -200,7 +233,8 @@ def check(cfg: PPOConfig, env: EnvConfig) -> None:
 
 def make(cfg: PPOConfig, build: Build) -> PPO:
     agent = make_agent(cfg, build.envs).to(build.device)
-    return PPO(cfg, build.envs, agent, build.device, build.total_steps, build.seed)
+    shaping = make_shaping(build.reward, cfg, agent, build)  # RLHF; None: the env's reward
+    return PPO(cfg, build.envs, agent, build.device, build.total_steps, build.seed, shaping)
 
 
 SPEC = AlgoSpec("ppo", PPOConfig, check, make)

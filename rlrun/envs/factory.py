@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from rlrun.envs.gym import make_vector_env
+from rlrun.envs.robustness import wrap_robustness
 from rlrun.envs.tabular import tabular_model
 from rlrun.envs.tensor_env import NormalizeReward
 from rlrun.envs.torch_envs import make_tabular_sample_env, make_torch_env
@@ -24,11 +25,14 @@ def make_envs(
     device: torch.device,
     wrap_first: Any = None,
     backend: str | None = None,
+    with_adr: bool = True,
     training: bool = True,
 ) -> Any:
     """The vector env of an env config, of its backend (or `backend`): a torch-native batched env
-    on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium.
-    `training` false: as the env is scored (Atari: whole games, unclipped rewards)."""
+    on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium. The
+    case study's noise, latency and perturbations wrap a torch env; with_adr=False leaves ADR's
+    parameters at their nominal values (evaluation). `training` false: as the env is scored
+    (Atari: whole games, unclipped rewards)."""
     if (backend or env.backend) != "torch":
         return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first, training=training)
     if env.id in TABULAR_ENVS:  # s' sampled from the model's P[s, a]; reward: R[s, a]
@@ -36,9 +40,10 @@ def make_envs(
             raise ConfigError("env.randomize", f"{env.id} is a tabular model: it has no physical parameters")
         return make_tabular_sample_env(tabular_model(env, device), num_envs, device, env.max_episode_steps)
     randomize = {name: tuple(bounds) for name, bounds in env.randomize.items()}
-    return make_torch_env(
+    envs = make_torch_env(
         env.id, num_envs, device, max_episode_steps=env.max_episode_steps, randomize=randomize, **env.kwargs
     )
+    return wrap_robustness(envs, env, with_adr)
 
 
 def normalize_reward(envs: Any, gamma: float, clip: float | None = None) -> Any:

@@ -1,0 +1,1 @@
+"""Learned rewards for the RLHF case study: preference data, reward models, the KL penalty."""
