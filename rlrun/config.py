@@ -27,7 +27,7 @@ from rlrun.extras import HYDRA_PLUGIN_OPTIONS, missing_extra
 from rlrun.rewards.schema import RewardConfig, check_reward, check_reward_run
 from rlrun.rundir import reserve_new_dir, run_name
 from rlrun.schema import (
-    ENV_SCHEMAS,
+    AtariEnvConfig,
     DeviceConfig,
     EnvConfig,
     FrozenLakeEnvConfig,
@@ -36,6 +36,7 @@ from rlrun.schema import (
     RunConfig,
     check_env,
     check_run,
+    env_schema,
 )
 
 
@@ -53,6 +54,7 @@ def register_configs() -> None:
     cs.store(name="_frozenlake_env_schema", node=FrozenLakeEnvConfig)
     cs.store(name="_randommdp_env_schema", node=RandomMDPEnvConfig)
     cs.store(name="_gridworld_env_schema", node=GridWorldEnvConfig)
+    cs.store(name="_atari_env_schema", node=AtariEnvConfig)
     cs.store(name="_device_schema", node=DeviceConfig)
     cs.store(name="_reward_schema", node=RewardConfig)
     for name, spec in registry().items():
@@ -97,8 +99,9 @@ def parse_config(cfg: DictConfig) -> RunConfig:
     if name not in algos:
         raise ConfigError("algo.name", f"must be one of {', '.join(algos)}, got {name!r}")
     env_id = None if OmegaConf.is_missing(cfg.env, "id") else cfg.env.get("id")
-    env_schema = ENV_SCHEMAS.get(env_id, EnvConfig)  # tabular envs have keys of their own
-    groups = {"algo": algos[name].config, "env": env_schema, "device": DeviceConfig}
+    if "frame_stack" in cfg.env and env_schema(env_id) is not AtariEnvConfig:  # env=Atari, another id
+        raise ConfigError("env.id", f"env=Atari takes ALE/<Game>-v5 ids (ALE/Pong-v5, ...), got {env_id!r}")
+    groups = {"algo": algos[name].config, "env": env_schema(env_id), "device": DeviceConfig}
     if cfg.get("reward") is not None:  # (run dirs from before the reward group have none)
         groups["reward"] = RewardConfig
     parsed = {key: to_dataclass(schema, cfg[key], key) for key, schema in groups.items()}

@@ -32,8 +32,11 @@ class Evaluator:
         # a video is rendered by gymnasium; otherwise the training backend plays (with its physics
         # parameters, e.g. env.kwargs.length=0.8 to evaluate on shifted dynamics)
         backend = "gymnasium" if video_dir is not None else env.backend
-        # ADR's parameters at their nominal values: an evaluation measures, it does not adapt ranges
-        self.envs = make_envs(env, episodes, device, wrap_first=wrap, backend=backend, with_adr=False)
+        # ADR's parameters at their nominal values: an evaluation measures, it does not adapt ranges;
+        # an Atari game as it is scored (whole games, unclipped rewards)
+        self.envs = make_envs(
+            env, episodes, device, wrap_first=wrap, backend=backend, with_adr=False, training=False
+        )
         self.tensor_envs = as_tensor_env(self.envs, device)
         self.episodes, self.seed = episodes, seed
 

@@ -1,4 +1,5 @@
-"""Networks: MLP bodies, observation normalisation, categorical and Gaussian policy heads, V heads."""
+"""Networks: MLP bodies, the Nature-DQN CNN for image observations, observation normalisation,
+categorical and Gaussian policy heads, V heads."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from rlrun.errors import ConfigError
 from rlrun.optim import FlatAdam, FlatParameters
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
@@ -41,6 +43,84 @@ def run_mlp(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
         else:
             x = ACTIVATION_FUNCTIONS[type(layer)](x)
     return x
+
+
+MIN_IMAGE_SIDE = 36  # the smallest side the Nature CNN's three convolutions take
+ENCODERS = ("auto", "mlp", "cnn")
+
+
+def image_channels_first(shape: tuple[int, ...]) -> tuple[int, int, int] | None:
+    """(C, H, W) of an image observation's shape: [H, W], [C, H, W] (stacked frames), [H, W, C]
+    (RGB, C in 1, 3, 4) or [K, H, W, C] (stacked RGB frames, K*C channels); None otherwise."""
+    if len(shape) == 2:
+        return 1, shape[0], shape[1]
+    if len(shape) == 3:
+        if shape[-1] in (1, 3, 4) and shape[0] > 4:
+            return shape[2], shape[0], shape[1]
+        return shape
+    if len(shape) == 4:
+        return shape[0] * shape[3], shape[1], shape[2]
+    return None
+
+
+def is_image(space: gym.Space) -> bool:
+    """A uint8 Box shaped like a (stack of) frame(s) large enough for the Nature CNN."""
+    if not isinstance(space, gym.spaces.Box) or space.dtype != np.uint8:
+        return False
+    chw = image_channels_first(space.shape)
+    return chw is not None and min(chw[1:]) >= MIN_IMAGE_SIDE
+
+
+def choose_encoder(kind: str, space: gym.Space) -> str:
+    """`algo.encoder` resolved for an observation space: auto -> cnn for images, else mlp."""
+    if kind == "auto":
+        return "cnn" if is_image(space) else "mlp"
+    if kind == "cnn" and not is_image(space):
+        raise ConfigError(
+            "algo.encoder",
+            f"cnn needs uint8 image observations ([H, W], [C, H, W] or [H, W, C], sides >= "
+            f"{MIN_IMAGE_SIDE}); this env's are {space}: use encoder=mlp or auto",
+        )
+    return kind
+
+
+class NatureCNN(nn.Module):
+    """The convolutional trunk of Mnih et al. 2015: 32 8x8/4, 64 4x4/2, 64 3x3/1, then 512 units,
+    ReLU throughout. Frames come in as uint8 and are scaled by 1/255 here, on the device, so
+    every buffer before (rollouts, replay, datasets) holds them as bytes."""
+
+    dim = 512
+
+    def __init__(self, space: gym.Space):
+        super().__init__()
+        self.shape = tuple(space.shape)
+        c, h, w = image_channels_first(self.shape)
+        self.convs = nn.Sequential(
+            nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )  # fmt: skip
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
+        self.fc = nn.Linear(flat, self.dim)
+        for layer in [*self.convs, self.fc]:
+            if isinstance(layer, nn.Conv2d | nn.Linear):
+                nn.init.orthogonal_(layer.weight, math.sqrt(2))
+                nn.init.zeros_(layer.bias)
+
+    def channels_first(self, obs: torch.Tensor) -> torch.Tensor:
+        if len(self.shape) == 2:
+            return obs.unsqueeze(1)
+        if len(self.shape) == 4:  # [B, K, H, W, C] -> [B, K*C, H, W]
+            return obs.permute(0, 1, 4, 2, 3).flatten(1, 2)
+        if image_channels_first(self.shape) != self.shape:  # [B, H, W, C]
+            return obs.permute(0, 3, 1, 2)
+        return obs
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = self.channels_first(obs).float() / 255.0
+        return torch.relu(self.fc(self.convs(x)))
 
 
 class ObsEncoder(nn.Module):
@@ -119,32 +199,42 @@ class ActorCritic(nn.Module):
         normalize_obs: bool = False,
         init_log_std: float = 0.0,
         shared: bool = False,
+        encoder: str = "mlp",
+        clip_obs: float = 10.0,
     ):
         super().__init__()
-        self.encoder = ObsEncoder(obs_space, normalize_obs)
+        self.encoder = ObsEncoder(obs_space, normalize_obs, clip_obs)
         self.discrete = isinstance(act_space, gym.spaces.Discrete)
         out = int(act_space.n) if self.discrete else int(np.prod(act_space.shape))
+        # images: the Nature CNN, one trunk under both heads (as CleanRL's ppo_atari)
+        trunk = NatureCNN(obs_space) if encoder == "cnn" else None
+        features = self.encoder.dim if trunk is None else trunk.dim
         body = nn.Sequential()  # no shared layers: the identity
-        head_in, head_hidden = self.encoder.dim, list(hidden)
+        head_in, head_hidden = features, list(hidden)
         if shared and hidden:
-            body = nn.Sequential(*mlp([self.encoder.dim, *hidden], activation, math.sqrt(2)))
+            body = nn.Sequential(*mlp([features, *hidden], activation, math.sqrt(2)))
             body.append(ACTIVATIONS[activation]())
             head_in, head_hidden = hidden[-1], []
-        # parameters in the order log_std (a module's own come first), actor, body, critic: the
-        # actor's and the critic's each fill one contiguous range of a flat buffer (rlrun.optim)
+        # parameters in the order log_std (a module's own come first), actor, trunk, body, critic:
+        # the actor's and the critic's each fill one contiguous range of a flat buffer (rlrun.optim)
         self.actor = mlp([head_in, *head_hidden, out], activation, out_gain=0.01)
         critic = mlp([head_in, *head_hidden, 1], activation, out_gain=1.0)
-        self.body, self.critic = body, critic
+        self.trunk, self.body, self.critic = trunk, body, critic
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((out,), float(init_log_std)))
             self.act_shape = act_space.shape
             self.register_buffer("low", torch.as_tensor(act_space.low, dtype=torch.float32))
             self.register_buffer("high", torch.as_tensor(act_space.high, dtype=torch.float32))
 
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The CNN trunk and the shared MLP body, under both heads."""
+        trunk = [] if self.trunk is None else list(self.trunk.parameters())
+        return [*trunk, *self.body.parameters()]
+
     def actor_parameters(self) -> list[nn.Parameter]:
-        """What the policy gradient moves: the policy MLP (and log std), and the shared body."""
+        """What the policy gradient moves: the policy MLP (and log std), and the shared layers."""
         extra = [self.log_std] if not self.discrete else []
-        return [*self.body.parameters(), *self.actor.parameters(), *extra]
+        return [*self.shared_parameters(), *self.actor.parameters(), *extra]
 
     def optimizers(self, lr: float, critic_lr: float) -> tuple[FlatAdam, FlatAdam]:
         """Adam for the actor's parameters and one for the critic's, over one flat buffer."""
@@ -153,8 +243,8 @@ class ActorCritic(nn.Module):
         return actor, FlatAdam(flat, self.critic_parameters(), lr=critic_lr)
 
     def critic_parameters(self) -> list[nn.Parameter]:
-        """What the value regression moves: the value MLP, and the shared body."""
-        return [*self.body.parameters(), *self.critic.parameters()]
+        """What the value regression moves: the value MLP, and the shared layers."""
+        return [*self.shared_parameters(), *self.critic.parameters()]
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The policy head's output (logits, or the Gaussian mean) and V(s), in one pass of the
@@ -163,8 +253,10 @@ class ActorCritic(nn.Module):
         return run_mlp(self.actor, x), run_mlp(self.critic, x).squeeze(-1)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
-        """The encoded observation through the shared body (the identity without one)."""
-        return run_mlp(self.body, self.encoder.encode(obs))
+        """The encoded observation (through the CNN for images) and the shared body (the identity
+        without one)."""
+        x = self.encoder.encode(obs) if self.trunk is None else self.trunk(obs)
+        return run_mlp(self.body, x)
 
     def policy_output(self, obs: torch.Tensor) -> torch.Tensor:
         """The policy head's output alone: logits, or the Gaussian mean."""
@@ -229,15 +321,22 @@ class ActorCritic(nn.Module):
 
 def make_agent(cfg: Any, envs: gym.vector.VectorEnv) -> ActorCritic:
     """The actor-critic an algorithm config describes (hidden, activation, normalize_obs,
-    init_log_std, and `shared` where the config has it), for the spaces of `envs`."""
+    init_log_std, encoder, and `shared` and `clip_obs` where the config has them), for the spaces
+    of `envs`."""
+    space = envs.single_observation_space
+    encoder = choose_encoder(getattr(cfg, "encoder", "auto"), space)
+    if encoder == "cnn" and cfg.normalize_obs:
+        raise ConfigError("algo.normalize_obs", "images are scaled by 1/255 in the CNN: set it false")
     return ActorCritic(
-        envs.single_observation_space,
+        space,
         envs.single_action_space,
         list(cfg.hidden),
         cfg.activation,
         cfg.normalize_obs,
         cfg.init_log_std,
         getattr(cfg, "shared", False),
+        encoder,
+        getattr(cfg, "clip_obs", 10.0),
     )
 
 
@@ -269,13 +368,17 @@ class QNetwork(QFunction):
         hidden: list[int],
         activation: str = "relu",
         normalize: bool = False,
+        encoder: str = "mlp",
     ):
         super().__init__()
         self.encoder = ObsEncoder(obs_space, normalize=normalize)
-        self.body = mlp([self.encoder.dim, *hidden, num_actions], activation, out_gain=1.0)
+        self.trunk = NatureCNN(obs_space) if encoder == "cnn" else None  # images: Mnih et al.'s
+        features = self.encoder.dim if self.trunk is None else self.trunk.dim
+        self.body = mlp([features, *hidden, num_actions], activation, out_gain=1.0)
 
     def q_values(self, obs: torch.Tensor) -> torch.Tensor:
-        return run_mlp(self.body, self.encoder.encode(obs))
+        x = self.encoder.encode(obs) if self.trunk is None else self.trunk(obs)
+        return run_mlp(self.body, x)
 
 
 class QTable(QFunction):

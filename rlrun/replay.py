@@ -47,7 +47,9 @@ class ReplayBuffer:
     def for_space(cls, capacity: int, space: gym.Space, device: torch.device) -> ReplayBuffer:
         if isinstance(space, gym.spaces.Discrete):
             return cls(capacity, (), torch.long, device)
-        return cls(capacity, tuple(space.shape), torch.float32, device)
+        # images stay uint8 (a float copy would be 4x the bytes); other Boxes as float32
+        dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32
+        return cls(capacity, tuple(space.shape), dtype, device)
 
     def add(self, batch: dict[str, torch.Tensor | np.ndarray]) -> None:
         """Append a batch of transitions (dict of FIELDS, first dim = batch), overwriting the oldest."""

@@ -118,7 +118,7 @@ def train(
         if envs is not None:
             check_spaces(envs, run.algo.name)
             if getattr(run.algo, "normalize_reward", False):
-                envs = normalize_reward(envs, run.algo.gamma)
+                envs = normalize_reward(envs, run.algo.gamma, getattr(run.algo, "clip_reward", None))
         algo = make_algorithm(run, envs, device)  # may still refuse the config, before any output
         evaluator = Evaluator(run.env, run.eval.episodes, seed=run.seed + 10_000, device=device)
         if state is not None:

@@ -77,6 +77,26 @@ class EnvConfig:
         return dict(self.kwargs)
 
 
+@dataclass
+class AtariEnvConfig(EnvConfig):  # an ALE game with the standard preprocessing (rlrun.envs.atari)
+    id: str = "ALE/Breakout-v5"
+    repeat_action_probability: float = 0.25  # sticky actions (ALE v5's default; 0: deterministic)
+    full_action_space: bool = False  # all 18 actions instead of the game's minimal set
+    noop_max: int = 30  # up to this many no-op actions at reset (random start states)
+    frame_skip: int = 4  # each action repeated this many frames; the max of the last two is seen
+    screen_size: int = 84  # frames resized to screen_size x screen_size
+    grayscale: bool = True
+    frame_stack: int = 4  # the observation is the last frame_stack frames
+    terminal_on_life_loss: bool = True  # training only: a lost life ends the learner's episode
+    fire_reset: bool = True  # press FIRE after a reset in games that need it
+    clip_reward: bool = True  # training only: rewards clipped to their sign
+
+    def make_kwargs(self) -> dict[str, Any]:
+        # frameskip=1: AtariPreprocessing skips frames; sticky actions by StickyAction (rlrun.envs.atari)
+        own = {"frameskip": 1, "repeat_action_probability": 0.0, "full_action_space": self.full_action_space}
+        return {**own, **self.kwargs}
+
+
 # Tabular envs with keys of their own; Taxi-v4 and CliffWalking-v1 use the plain EnvConfig.
 
 
@@ -134,6 +154,16 @@ ENV_SCHEMAS: dict[str, type] = {
     "rlrun/RandomMDP-v0": RandomMDPEnvConfig,
     "rlrun/GridWorld-v0": GridWorldEnvConfig,
 }
+
+ATARI_PREFIX = "ALE/"  # every ALE id gets the Atari schema (and its preprocessing)
+
+
+def env_schema(env_id: str | None) -> type:
+    """The config class of an env id: tabular envs and Atari games have keys of their own."""
+    if env_id is not None and env_id.split(":")[-1].startswith(ATARI_PREFIX):
+        return AtariEnvConfig
+    return ENV_SCHEMAS.get(env_id, EnvConfig)
+
 
 # ---------------------------------------------------------------------------- device and run
 
@@ -307,7 +337,19 @@ def check_env(env: EnvConfig) -> None:
     if env.max_episode_steps is not None:
         require(env.max_episode_steps > 0, "env.max_episode_steps", "must be > 0 or null")
     check_tabular_env(env)
+    if isinstance(env, AtariEnvConfig):
+        check_atari_env(env)
     check_robustness(env)
+
+
+def check_atari_env(env: AtariEnvConfig) -> None:
+    p = env.repeat_action_probability
+    require(0 <= p <= 1, "env.repeat_action_probability", f"must be in [0, 1], got {p}")
+    require(env.noop_max >= 0, "env.noop_max", f"must be >= 0, got {env.noop_max}")
+    require(env.frame_skip > 0, "env.frame_skip", f"must be an integer > 0, got {env.frame_skip}")
+    require(env.screen_size >= 36, "env.screen_size", f"must be >= 36 (the CNN's), got {env.screen_size}")
+    require(env.frame_stack > 0, "env.frame_stack", f"must be an integer > 0, got {env.frame_stack}")
+    require(env.backend == "gymnasium", "env.backend", "Atari games run on the gymnasium backend only")
 
 
 # ---------------------------------------------------------------------------- the robotics case study

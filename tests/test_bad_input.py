@@ -16,7 +16,7 @@ CASES = [
     (["algo.S=3"], "algo.S: must divide algo.N=256"),
     (["algo.gamma=1.5"], "algo.gamma: must be in (0, 1]"),
     (["algo=nope"], "algo=nope: no such option; choose one of: ac, "),
-    (["env=Nope"], "env=Nope: no such option; choose one of: Acrobot, CartPole"),
+    (["env=Nope"], "env=Nope: no such option; choose one of: Acrobot, Atari, Box2D, CartPole"),
     (["env=gym"], "env.id: a value is required"),
     (["env=gym", "env.id=NoSuchEnv-v0"], "env.id: 'NoSuchEnv-v0' is not a registered gymnasium id"),
     (["env=gym", "env.id=CartPol-v1"], "did you mean CartPole-v1"),

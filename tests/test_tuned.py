@@ -11,15 +11,15 @@ from rlrun.config import describe_error
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["tuned=foo"], "tuned: 'foo' is not an option; options for algo=ppo: ppo_Acrobot, ppo_CartPole, "
-         "ppo_MountainCar, ppo_Pendulum, or none to train without tuned settings (default for env=CartPole: "
-         "ppo_CartPole)"),
+        (["tuned=foo"], "tuned: 'foo' is not an option; options for algo=ppo: ppo_Acrobot, ppo_Atari, "
+         "ppo_CartPole, ppo_MountainCar, ppo_MuJoCo, ppo_Pendulum, or none to train without tuned "
+         "settings (default for env=CartPole: ppo_CartPole)"),
         (["tuned=null"], "tuned: null is not an option; options for algo=ppo: "),
         (["algo=pg", "tuned=ppo_Pendulum"], "tuned: ppo_Pendulum holds settings for algo=ppo, not algo=pg; "
          "no tuned settings are shipped for algo=pg: leave tuned out, or tuned=none"),
         (["algo=fqi", "env=Acrobot", "tuned=fqi_Cartpole"], "tuned: 'fqi_Cartpole' is not an option; options "
-         "for algo=fqi: fqi_Acrobot, fqi_CartPole, or none to train without tuned settings (default for "
-         "env=Acrobot: fqi_Acrobot)"),
+         "for algo=fqi: fqi_Acrobot, fqi_Atari, fqi_CartPole, or none to train without tuned settings "
+         "(default for env=Acrobot: fqi_Acrobot)"),
         (["-m", "algo=ac,ppo", "tuned=ppo_CartPole"], "tuned: ppo_CartPole holds settings for algo=ppo, "
          "not algo=ac"),
     ],

@@ -138,6 +138,7 @@ class ACConfig:
     shared: bool = False  # one MLP body under the policy and value heads
     normalize_obs: bool = False
     normalize_reward: bool = False
+    encoder: str = "auto"  # auto (cnn for uint8 images, else mlp) | mlp | cnn (Nature DQN's)
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     init_log_std: float = 0.0  # Gaussian policies only

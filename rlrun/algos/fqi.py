@@ -30,7 +30,8 @@ from torch import nn
 
 from rlrun.algos.base import Algorithm, Build
 from rlrun.errors import ConfigError, check_finite, check_finite_rows
-from rlrun.nets import QFunction, QNetwork, QTable
+from rlrun.frame_replay import FrameReplayBuffer
+from rlrun.nets import ENCODERS, QFunction, QNetwork, QTable, choose_encoder
 from rlrun.optim import FlatAdam, FlatParameters, linear_decay
 from rlrun.replay import ReplayBuffer, load_dataset, save_dataset
 from rlrun.rollout import TransitionCollector
@@ -299,7 +300,17 @@ def make_q_function(cfg: FQIConfig, obs_space: gym.Space, num_actions: int) -> Q
                 "algo.q_function", f"table needs Discrete observations; this env has {obs_space}"
             )
         return QTable(int(obs_space.n), num_actions).to(torch.float64)  # exact fits, see fit_table
-    return QNetwork(obs_space, num_actions, list(cfg.hidden), cfg.activation, cfg.normalize_obs)
+    encoder = choose_encoder(cfg.encoder, obs_space)
+    if encoder == "cnn" and cfg.normalize_obs:
+        raise ConfigError("algo.normalize_obs", "images are scaled by 1/255 in the CNN: set it false")
+    return QNetwork(obs_space, num_actions, list(cfg.hidden), cfg.activation, cfg.normalize_obs, encoder)
+
+
+def stacked_frames(envs: gym.vector.VectorEnv) -> bool:
+    """Observations that are stacks of uint8 frames, consecutive ones sharing all but one (an
+    Atari env with frame_stack > 1 says so in its metadata)."""
+    space = envs.single_observation_space
+    return envs.metadata.get("frame_stack", 1) > 1 and space.dtype == np.uint8
 
 
 def make(cfg: FQIConfig, build: Build) -> FQI:
@@ -310,6 +321,8 @@ def make(cfg: FQIConfig, build: Build) -> FQI:
         data = load_dataset(cfg.dataset, obs_space, act_space)
         buffer = ReplayBuffer.for_space(len(data["actions"]), obs_space, device)
         buffer.add(data)
+    elif stacked_frames(envs):  # each frame once, stacked at sampling (rlrun/frame_replay.py)
+        buffer = FrameReplayBuffer(cfg.buffer_size, tuple(obs_space.shape), envs.num_envs, device)
     else:
         buffer = ReplayBuffer.for_space(cfg.buffer_size, obs_space, device)
     return FQI(cfg, envs, q, buffer, device, build.total_steps, build.seed)
@@ -340,6 +353,7 @@ class FQIConfig:
     q_function: str = "auto"  # auto | mlp | table
     hidden: list[int] = field(default_factory=lambda: [256, 256])
     activation: str = "relu"
+    encoder: str = "auto"  # auto (cnn for uint8 images, else mlp) | mlp | cnn (Nature DQN's)
     normalize_obs: bool = False  # standardise Q's inputs by the store's mean/std, fixed at the first fit
     dataset: str | None = None  # offline: train from this .npz and never step the env
     save_dataset: bool = False  # write the replay store to RUN_DIR/dataset.npz at the end
@@ -357,6 +371,7 @@ def check(cfg: FQIConfig, env: EnvConfig) -> None:
     check_choice(cfg, "loss", ("mse", "huber"))
     check_choice(cfg, "collect", ("random", "epsilon_greedy"))
     check_choice(cfg, "q_function", ("auto", "mlp", "table"))
+    check_choice(cfg, "encoder", ENCODERS)
     check_choice(cfg, "activation", ACTIVATIONS)
     check_network(cfg)
     if cfg.dataset is None:

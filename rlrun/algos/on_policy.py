@@ -11,9 +11,10 @@ import torch
 
 from rlrun.algos.base import Algorithm
 from rlrun.diagnostics import ExactValueError, reward_scale
-from rlrun.nets import ActorCritic
+from rlrun.nets import ENCODERS, ActorCritic
 from rlrun.rollout import Collector
 from rlrun.schema import (
+    check_choice,
     check_finite,
     check_gamma,
     check_network,
@@ -96,3 +97,4 @@ def check_actor_critic(cfg: Any) -> None:
     require(cfg.ent_coef >= 0, "algo.ent_coef", f"must be >= 0, got {cfg.ent_coef}")
     check_optional_positive(cfg, "max_grad_norm")
     check_network(cfg)
+    check_choice(cfg, "encoder", ENCODERS)

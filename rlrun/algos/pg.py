@@ -222,6 +222,7 @@ class PGConfig:
     max_grad_norm: float | None = None  # clip the policy gradient's norm (null: no clipping)
     normalize_obs: bool = False
     normalize_reward: bool = False
+    encoder: str = "auto"  # auto (cnn for uint8 images, else mlp) | mlp | cnn (Nature DQN's)
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     init_log_std: float = 0.0  # Gaussian policies only

@@ -23,7 +23,7 @@ import torch
 from rlrun.algos.base import Build
 from rlrun.algos.on_policy import OnPolicyAlgorithm, explained_variance
 from rlrun.errors import check_finite_rows
-from rlrun.nets import ActorCritic, make_agent
+from rlrun.nets import ENCODERS, ActorCritic, make_agent
 from rlrun.optim import FlatAdam, FlatParameters, linear_decay
 from rlrun.rewards.build import make_shaping
 from rlrun.rewards.shaping import RewardShaping
@@ -32,6 +32,7 @@ from rlrun.schema import (
     AlgoSpec,
     EnvConfig,
     check_batch_per_env,
+    check_choice,
     check_finite,
     check_gamma,
     check_network,
@@ -194,7 +195,10 @@ class PPOConfig:
     target_kl: float | None = None  # stop an iteration's epochs early once approx-KL exceeds it
     norm_adv: bool = True
     normalize_obs: bool = False
+    clip_obs: float = 10.0  # normalised observations clipped to [-clip_obs, clip_obs]
     normalize_reward: bool = False
+    clip_reward: float | None = 10.0  # normalised rewards clipped to [-clip_reward, clip_reward] (null: not)
+    encoder: str = "auto"  # auto (cnn for uint8 images, else mlp) | mlp | cnn (Nature DQN's)
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "tanh"
     init_log_std: float = 0.0  # Gaussian policies only
@@ -220,6 +224,9 @@ def check(cfg: PPOConfig, env: EnvConfig) -> None:
         key = "algo.reference_kl" if cfg.reference_kl is not None else "algo.kl_coef"
         require(bool(cfg.reference), key, "needs algo.reference=RUN_DIR (the policy to stay near)")
     check_network(cfg)
+    check_choice(cfg, "encoder", ENCODERS)
+    check_positive(cfg, "clip_obs")
+    check_optional_positive(cfg, "clip_reward")
     check_batch_per_env(cfg.N, env)
     require(cfg.N % cfg.S == 0, "algo.S", f"must divide algo.N={cfg.N} into equal minibatches, got {cfg.S}")
 

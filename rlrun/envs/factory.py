@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from rlrun.envs.gym import make_vector_env
@@ -25,13 +26,15 @@ def make_envs(
     wrap_first: Any = None,
     backend: str | None = None,
     with_adr: bool = True,
+    training: bool = True,
 ) -> Any:
     """The vector env of an env config, of its backend (or `backend`): a torch-native batched env
     on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium. The
     case study's noise, latency and perturbations wrap a torch env; with_adr=False leaves ADR's
-    parameters at their nominal values (evaluation)."""
+    parameters at their nominal values (evaluation). `training` false: as the env is scored
+    (Atari: whole games, unclipped rewards)."""
     if (backend or env.backend) != "torch":
-        return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first)
+        return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first, training=training)
     if env.id in TABULAR_ENVS:  # s' sampled from the model's P[s, a]; reward: R[s, a]
         if env.randomize:
             raise ConfigError("env.randomize", f"{env.id} is a tabular model: it has no physical parameters")
@@ -43,9 +46,24 @@ def make_envs(
     return wrap_robustness(envs, env, with_adr)
 
 
-def normalize_reward(envs: Any, gamma: float) -> Any:
+def normalize_reward(envs: Any, gamma: float, clip: float | None = None) -> Any:
     """Rewards divided by a running std of the discounted return: gymnasium's wrapper, or its
-    tensor twin on the torch backend."""
+    tensor twin on the torch backend; then clipped to [-clip, clip] (None: not)."""
     if getattr(envs.unwrapped, "is_tensor_env", False):
-        return NormalizeReward(envs, gamma=gamma)
-    return gym.wrappers.vector.NormalizeReward(envs, gamma=gamma)
+        return NormalizeReward(envs, gamma=gamma, clip=clip)
+    return ClippedNormalizeReward(envs, gamma=gamma, clip=clip)
+
+
+class ClippedNormalizeReward(gym.wrappers.vector.NormalizeReward):
+    """gymnasium's NormalizeReward, its output clipped to [-clip, clip] (as SB3's VecNormalize):
+    one wrapper, so `return_rms` stays where the runner and the diagnostics read it."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, gamma: float, clip: float | None = None):
+        super().__init__(envs, gamma=gamma)
+        self.clip = clip
+
+    def step(self, actions: Any) -> tuple[Any, ...]:
+        obs, reward, terminated, truncated, info = super().step(actions)
+        if self.clip is not None:
+            reward = np.clip(reward, -self.clip, self.clip)
+        return obs, reward, terminated, truncated, info

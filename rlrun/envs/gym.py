@@ -17,7 +17,7 @@ from gymnasium.vector.async_vector_env import _async_worker
 
 from rlrun.errors import ConfigError, first_line
 from rlrun.extras import ATARI_NAMESPACE, env_extra, missing_extra
-from rlrun.schema import TORCH_ENV_IDS, EnvConfig
+from rlrun.schema import TORCH_ENV_IDS, AtariEnvConfig, EnvConfig
 
 
 def resolve_env_id(env: EnvConfig) -> str:
@@ -26,7 +26,7 @@ def resolve_env_id(env: EnvConfig) -> str:
     if ":" in env_id:
         module, env_id = env_id.split(":", 1)
         import_user_module(module)
-    if env_id.startswith(ATARI_NAMESPACE) and env_id not in gym.registry:
+    if env_id.startswith(ATARI_NAMESPACE):  # (also quiets the emulator where ale_py was imported before)
         register_atari(env_id)
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
@@ -65,10 +65,23 @@ def register_atari(env_id: str) -> None:
         import ale_py
     except ImportError:
         raise ConfigError("env.id", missing_extra("atari", env_id)) from None
+    # the emulator prints a banner on every ROM load (every env, every worker): errors only
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
     gym.register_envs(ale_py)
 
 
-def make_env(env: EnvConfig, render_mode: str | None = None) -> gym.Env:
+def make_env(env: EnvConfig, render_mode: str | None = None, training: bool = True) -> gym.Env:
+    """One env of a config; an Atari game with its preprocessing (`training`: with the learner's
+    life-loss episodes and clipped rewards, see rlrun.envs.atari)."""
+    made = _make_raw(env, render_mode)
+    if isinstance(env, AtariEnvConfig):
+        from rlrun.envs.atari import wrap_atari
+
+        return wrap_atari(made, env, training)
+    return made
+
+
+def _make_raw(env: EnvConfig, render_mode: str | None) -> gym.Env:
     env_id = resolve_env_id(env)
     kwargs = env.make_kwargs()
     if render_mode is not None:
@@ -152,25 +165,34 @@ def make_vector_env(
     num_envs: int,
     vector: str = "sync",
     wrap_first: Callable[[gym.Env], gym.Env] | None = None,
+    training: bool = True,
 ) -> gym.vector.VectorEnv:
     """A vector env in SAME_STEP autoreset mode, with episode statistics.
 
     SAME_STEP returns the true final observation in info["final_obs"] when an episode ends,
     which is what bootstrapping a truncated episode needs. `wrap_first` wraps sub-env 0
-    (evaluation uses it to record a video).
+    (evaluation uses it to record a video). `training` false: an Atari game as it is scored (no
+    life-loss episodes, no reward clipping), for evaluation.
     """
-    make_env(env).close()  # fail here, with a clear message, rather than inside a worker
+    make_env(env, training=training).close()  # fail here, with a clear message, rather than inside a worker
 
     # partials of module-level functions (not closures), so a sync vector env can be pickled
     # whole into a checkpoint and a resumed run continues every episode exactly
-    fns: list[Callable[[], gym.Env]] = [functools.partial(make_env, env) for _ in range(num_envs)]
+    make = functools.partial(make_env, env, training=training)
+    fns: list[Callable[[], gym.Env]] = [make for _ in range(num_envs)]
     if wrap_first is not None:
-        fns[0] = functools.partial(_make_wrapped, env, wrap_first)
+        fns[0] = functools.partial(_make_wrapped, env, wrap_first, training)
     mode = gym.vector.AutoresetMode.SAME_STEP
     if vector == "async":
         envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, worker=_quiet_worker)
     else:
         envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+    if isinstance(env, AtariEnvConfig):
+        from rlrun.envs.atari import GameEpisodes
+
+        # (a copy: the vector env shares the env class's metadata dict) fqi's replay store reads it
+        envs.metadata = {**envs.metadata, "frame_stack": env.frame_stack}
+        return GameEpisodes(envs)  # whole games, unclipped
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)
 
 
@@ -181,8 +203,8 @@ def _quiet_worker(*args: Any) -> None:
     _async_worker(*args)
 
 
-def _make_wrapped(env: EnvConfig, wrap: Callable[[gym.Env], gym.Env]) -> gym.Env:
-    return wrap(make_env(env, render_mode="rgb_array"))
+def _make_wrapped(env: EnvConfig, wrap: Callable[[gym.Env], gym.Env], training: bool = True) -> gym.Env:
+    return wrap(make_env(env, render_mode="rgb_array", training=training))
 
 
 def check_spaces(envs: gym.vector.VectorEnv, algo: str) -> None:

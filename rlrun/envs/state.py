@@ -6,7 +6,7 @@ attribute that is data: numbers, strings, numpy arrays and scalars, numpy random
 their bit generator's state), and lists, tuples, dicts and deques of those. `restore` walks a
 freshly built stack of the same config and sets those attributes back; objects are never made
 from the saved data, only filled in. The torch-native envs and the tensor reward normaliser carry
-their own `state_dict`.
+their own `state_dict`; an Atari emulator (ale_py's ALEInterface) is kept as its serialised state.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def _capture(obj: Any, seen: set[int]) -> Any:
             return SKIP
         items = {key: _capture(value, seen) for key, value in obj.items()}
         return {"__dict__": {k: v for k, v in items.items() if v is not SKIP}}
+    if type(obj).__name__ == "ALEInterface":  # an Atari emulator: its serialised state, RNG included
+        data = np.frombuffer(obj.cloneState(include_rng=True).serialize(), dtype=np.uint8)
+        return {"__ale__": torch.from_numpy(data.copy())}
     if getattr(obj, "is_tensor_env", False) and hasattr(type(obj), "state_dict"):
         return {"__state_dict__": obj.state_dict()}  # a torch-native env says what its state is
     if hasattr(obj, "__dict__") and not callable(obj):
@@ -109,6 +112,11 @@ def _value(saved: Any, current: Any) -> Any:
         return saved["data"].numpy().astype(saved["__ndarray__"], copy=True)
     if "__numpy__" in saved:
         return np.dtype(saved["__numpy__"]).type(saved["value"])
+    if "__ale__" in saved:
+        from ale_py import ALEState
+
+        current.restoreState(ALEState(saved["__ale__"].numpy().tobytes()))
+        return current
     if "__object__" in saved or "__state_dict__" in saved:
         restore(current, saved)
         return current

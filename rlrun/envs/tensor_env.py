@@ -48,7 +48,9 @@ class GymnasiumTensorEnv:
             stats = {"r": self.tensor(episode["r"]).float(), "l": self.tensor(episode["l"]).long()}
         else:
             final_t, stats = obs_t, {"r": ended_t.float(), "l": ended_t.long()}  # zeros
-        info = {"final_obs": final_t, "_final_obs": ended_t, "episode": stats, "_episode": ended_t}
+        # the episodes the statistics report: those that ended, or (Atari) the whole games that did
+        episodes_t = self.tensor(info["_episode"]) if "_episode" in info else ended_t
+        info = {"final_obs": final_t, "_final_obs": ended_t, "episode": stats, "_episode": episodes_t}
         flags = self.tensor(terminated), self.tensor(truncated)
         return obs_t, self.tensor(reward).float(), *flags, info
 
@@ -70,8 +72,8 @@ class NormalizeReward:
 
     is_tensor_env = True
 
-    def __init__(self, envs: Any, gamma: float, epsilon: float = 1e-8):
-        self.envs, self.gamma, self.epsilon = envs, gamma, epsilon
+    def __init__(self, envs: Any, gamma: float, epsilon: float = 1e-8, clip: float | None = None):
+        self.envs, self.gamma, self.epsilon, self.clip = envs, gamma, epsilon, clip
         device = envs.device
         self.accumulated = torch.zeros(envs.num_envs, dtype=torch.float64, device=device)
         # gymnasium's RunningMeanStd's attributes and start (0, 1, 1e-4), so that code reading
@@ -106,4 +108,6 @@ class NormalizeReward:
         self.return_rms = SimpleNamespace(mean=mean + delta * n / total, var=var, count=total)
         self.accumulated = torch.where(terminated | truncated, 0.0, self.accumulated)
         scaled = (reward / torch.sqrt(var + self.epsilon)).float()
+        if self.clip is not None:
+            scaled = scaled.clamp(-self.clip, self.clip)
         return obs, scaled, terminated, truncated, info
