@@ -5,14 +5,12 @@ one parameter to a boundary, and a run with ADR resumes exactly after SIGTERM.""
 from __future__ import annotations
 
 import math
-import signal
-import subprocess
 
 import pytest
 import torch
 from conftest import assert_one_line_error, rlrun, summary
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_interrupt_resume import flatten_tensors, start_until_first_checkpoint
+from test_interrupt_resume import alone_and_resumed, flatten_tensors
 
 from rlrun.envs.adr import ADR, ENTROPY_FLOOR, adr_entropy
 from rlrun.envs.factory import make_envs
@@ -171,24 +169,12 @@ ADR_RUN = ["algo=ppo", "env=CartPole", "env.backend=torch", "env.num_envs=16", "
 
 
 def test_a_run_with_adr_logs_its_ranges_and_resumes_exactly_after_sigterm(tmp_path):
-    alone_dir, stopped_dir = tmp_path / "alone", tmp_path / "stopped"
-    stopped_dir.mkdir()
-    result = rlrun("train", *ADR_RUN, f"hydra.run.dir={alone_dir}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    proc = start_until_first_checkpoint(
-        stopped_dir, ADR_RUN, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "stopped by SIGTERM" in stderr, stderr[-500:]
-    result = rlrun("train", f"resume={stopped_dir / 'run'}", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-
-    resumed, alone = summary(stopped_dir / "run"), summary(alone_dir)
+    alone_dir, resumed_dir = alone_and_resumed(ADR_RUN, tmp_path)
+    resumed, alone = summary(resumed_dir), summary(alone_dir)
     assert alone["adr_entropy"] > math.log(ENTROPY_FLOOR), "the ranges grew"
     for key in ("env_steps", "eval_return_mean", "adr_entropy", "adr_length_low", "adr_force_mag_high"):
         assert resumed[key] == alone[key], key
-    saved = torch.load(stopped_dir / "run" / "checkpoint.pt", weights_only=True)
+    saved = torch.load(resumed_dir / "checkpoint.pt", weights_only=True)
     saved_alone = torch.load(alone_dir / "checkpoint.pt", weights_only=True)
     flat, flat_alone = flatten_tensors(saved["envs"]), flatten_tensors(saved_alone["envs"])
     assert any("adr" in name for name in flat) and flat.keys() == flat_alone.keys()

@@ -2,15 +2,12 @@
 training only, frames uint8 all the way, the frame replay store against whole stored stacks, and an
 exact resume of a tiny PPO run after SIGTERM."""
 
-import signal
-import subprocess
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from conftest import assert_one_line_error, rlrun, summary
-from test_interrupt_resume import start_until_first_checkpoint
+from test_interrupt_resume import alone_and_resumed
 
 from rlrun.frame_replay import FrameReplayBuffer
 from rlrun.nets import ActorCritic, NatureCNN, choose_encoder
@@ -210,24 +207,13 @@ ALGOS = {
 
 @pytest.mark.parametrize("algo", ["ppo", "fqi"])
 def test_a_tiny_atari_run_resumes_exactly_after_sigterm(algo, workdir, tmp_path):
-    run = [*ALGOS[algo], *TINY]
-    alone = rlrun("train", *run, "hydra.run.dir=alone", cwd=tmp_path)
-    assert alone.returncode == 0, alone.stderr
-    proc = start_until_first_checkpoint(
-        workdir, run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr[-500:]
-    run_dir = workdir / "run"
-    resumed = rlrun("train", f"resume={run_dir}", cwd=workdir)
-    assert resumed.returncode == 0, resumed.stderr
-    a, b = summary(run_dir), summary(tmp_path / "alone")
+    alone_dir, run_dir = alone_and_resumed([*ALGOS[algo], *TINY], tmp_path)
+    a, b = summary(run_dir), summary(alone_dir)
     for key in ("env_steps", "eval_return_mean"):
         assert a[key] == b[key], key
     net = "agent" if algo == "ppo" else "q"
     params = torch.load(run_dir / "checkpoint.pt", weights_only=True)["algo"][net]
-    params_alone = torch.load(tmp_path / "alone" / "checkpoint.pt", weights_only=True)["algo"][net]
+    params_alone = torch.load(alone_dir / "checkpoint.pt", weights_only=True)["algo"][net]
     for name, tensor in params_alone.items():
         assert torch.equal(params[name], tensor), name
 

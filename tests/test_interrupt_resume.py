@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,14 +146,13 @@ OTHER_ALGOS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("algo", sorted(OTHER_ALGOS))
-def test_every_algorithm_resumes_exactly_after_sigterm(algo, tmp_path):
-    run = OTHER_ALGOS[algo]
+def alone_and_resumed(run: list[str], tmp_path: Path) -> tuple[Path, Path]:
+    """`rlrun train RUN` left alone, and the same run stopped by SIGTERM after its first checkpoint
+    and resumed: their two run dirs."""
     alone_dir, stopped_dir = tmp_path / "alone", tmp_path / "stopped"
     stopped_dir.mkdir()
     result = rlrun("train", *run, f"hydra.run.dir={alone_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-
     proc = start_until_first_checkpoint(
         stopped_dir, run, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -161,11 +161,16 @@ def test_every_algorithm_resumes_exactly_after_sigterm(algo, tmp_path):
     assert proc.returncode == 130 and "stopped by SIGTERM" in stderr, stderr[-500:]
     result = rlrun("train", f"resume={stopped_dir / 'run'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    return alone_dir, stopped_dir / "run"
 
-    resumed, alone = summary(stopped_dir / "run"), summary(alone_dir)
+
+@pytest.mark.parametrize("algo", sorted(OTHER_ALGOS))
+def test_every_algorithm_resumes_exactly_after_sigterm(algo, tmp_path):
+    alone_dir, resumed_dir = alone_and_resumed(OTHER_ALGOS[algo], tmp_path)
+    resumed, alone = summary(resumed_dir), summary(alone_dir)
     for key in ("env_steps", "iterations", "eval_return_mean", "best_eval_return_mean"):
         assert resumed[key] == alone[key], key
-    state = torch.load(stopped_dir / "run" / "checkpoint.pt", weights_only=False)["algo"]
+    state = torch.load(resumed_dir / "checkpoint.pt", weights_only=False)["algo"]
     state_alone = torch.load(alone_dir / "checkpoint.pt", weights_only=False)["algo"]
     flat, flat_alone = flatten_tensors(state), flatten_tensors(state_alone)
     assert flat.keys() == flat_alone.keys()

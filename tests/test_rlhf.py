@@ -3,14 +3,13 @@ penalty and its controller, bad keys in one line, and exact resumes of bc, the p
 KL-penalised ppo after SIGTERM."""
 
 import math
-import signal
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 from conftest import assert_one_line_error, rlrun, summary
-from test_interrupt_resume import start_until_first_checkpoint
+from test_interrupt_resume import alone_and_resumed
 
 from rlrun.rewards.model import Pairs, RewardModel, bradley_terry_loss, fit_reward_model
 from rlrun.rewards.preferences import load_labels, sample_segments, synthetic_labels
@@ -203,24 +202,12 @@ def resume_runs(demos):
 
 @pytest.mark.parametrize("name", ["bc", "preferences", "kl"])
 def test_rlhf_runs_resume_exactly_after_sigterm(name, demos, tmp_path):
-    run = resume_runs(demos)[name]
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    result = rlrun("train", *run, "hydra.run.dir=run", cwd=alone)
-    assert result.returncode == 0, result.stderr
-    stopped = tmp_path / "stopped"
-    stopped.mkdir()
-    proc = start_until_first_checkpoint(stopped, run, stdout=-1, stderr=-1, text=True)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr[-500:]
-    result = rlrun("train", f"resume={stopped / 'run'}", cwd=stopped)
-    assert result.returncode == 0, result.stderr
-    resumed, reference = summary(stopped / "run"), summary(alone / "run")
+    alone, resumed_dir = alone_and_resumed(resume_runs(demos)[name], tmp_path)
+    resumed, reference = summary(resumed_dir), summary(alone)
     for key in ("env_steps", "eval_return_mean", "learned_return_mean", "kl_final", "kl_coef_final"):
         assert resumed.get(key) == reference.get(key), key
-    params = torch.load(stopped / "run" / "checkpoint.pt", weights_only=True)["algo"]
-    params_alone = torch.load(alone / "run" / "checkpoint.pt", weights_only=True)["algo"]
+    params = torch.load(resumed_dir / "checkpoint.pt", weights_only=True)["algo"]
+    params_alone = torch.load(alone / "checkpoint.pt", weights_only=True)["algo"]
     for tensor_name, tensor in params_alone["agent"].items():
         assert torch.equal(params["agent"][tensor_name], tensor), tensor_name
     if name == "preferences":
