@@ -18,23 +18,40 @@ from rlrun.rundir import CHECKPOINT
 BEST = "best.pt"  # the policy of the best evaluation so far
 
 
+class _RecordingFile(io.FileIO):
+    """A file that keeps the OSError of a failed write: torch's writer turns it into a RuntimeError
+    that no longer says why (a full disk, a file-size limit)."""
+
+    error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return super().write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+
 def save_checkpoint(run_dir: Path, state: dict[str, Any], name: str = CHECKPOINT) -> Path:
-    """Write state to run_dir/name. If the write fails (a full disk), the temporary file is removed,
-    the previous checkpoint stays, and the OSError names the file and why."""
+    """Write state to run_dir/name, streamed to a temporary file (a big replay store is not copied
+    in memory first), then renamed over the old one. If the write fails, the temporary file is
+    removed, the previous checkpoint stays, and the OSError names the file and why."""
     path = Path(run_dir) / name
     tmp = path.with_name(path.name + ".tmp")
-    buffer = io.BytesIO()
-    torch.save(state, buffer)  # in memory first: a failed write is then an OSError that says why
+    f: _RecordingFile | None = None
     try:
-        with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
+        with _RecordingFile(tmp, "wb") as f:
+            torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: a reader sees the old checkpoint or the new one, never half
-    except OSError as err:
+    except (OSError, RuntimeError) as err:
         tmp.unlink(missing_ok=True)
+        cause = f.error if f is not None and f.error is not None else err
+        if not isinstance(cause, OSError):
+            raise
         kept = "; the previous one is kept" if path.exists() else ""
-        raise OSError(err.errno, f"cannot be written: {err.strerror}{kept}", str(path)) from None
+        raise OSError(cause.errno, f"cannot be written: {cause.strerror}{kept}", str(path)) from None
     return path
 
 
