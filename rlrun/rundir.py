@@ -165,12 +165,21 @@ def check_new_run_dir(path: str, key: str = "hydra.run.dir") -> None:
             raise ConfigError(key, f"{path}: {parent} is a file, not a folder")
 
 
-def check_resume_dir(run_dir: str | Path) -> Path:
-    """A run dir to continue: a folder with a checkpoint."""
+def check_folder(run_dir: str | Path, key: str, expected: str) -> Path:
+    """run_dir as a Path, or a ConfigError saying that it is a file or does not exist."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         what = "is a file" if run_dir.exists() else "does not exist"
-        raise ConfigError("resume", f"{run_dir} {what}; expected a run dir to continue")
+        raise ConfigError(key, f"{run_dir} {what}; expected {expected}")
+    return run_dir
+
+
+def check_resume_dir(run_dir: str | Path) -> Path:
+    """A run dir to continue: a folder with a checkpoint."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise ConfigError("resume", f"{run_dir} holds no {CHECKPOINT} to continue from: it does not exist")
+    run_dir = check_folder(run_dir, "resume", "a run dir to continue")
     if not (run_dir / CHECKPOINT).is_file():
         raise ConfigError("resume", f"{run_dir} holds no {CHECKPOINT} to continue from")
     return run_dir
@@ -178,10 +187,7 @@ def check_resume_dir(run_dir: str | Path) -> Path:
 
 def check_run_dir(run_dir: str | Path, key: str = "RUN_DIR") -> Path:
     """A run dir with a config and a checkpoint, or a ConfigError saying what is missing."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        what = "is a file" if run_dir.exists() else "does not exist"
-        raise ConfigError(key, f"{run_dir} {what}; expected a run dir (with {CONFIG} and {CHECKPOINT})")
+    run_dir = check_folder(run_dir, key, f"a run dir (with {CONFIG} and {CHECKPOINT})")
     if not (run_dir / CONFIG).is_file() or not (run_dir / CHECKPOINT).is_file():
         raise ConfigError(
             key, f"{run_dir} is not a finished or checkpointed run dir (needs {CONFIG} and {CHECKPOINT})"

@@ -28,10 +28,19 @@ from rlrun.envs import check_spaces
 from rlrun.envs import state as env_state
 from rlrun.envs.factory import make_envs, normalize_reward
 from rlrun.envs.tabular import tabular_model
-from rlrun.errors import ConfigError, Interrupted
+from rlrun.errors import Interrupted
 from rlrun.evaluate import Evaluator
 from rlrun.logger import Logger
-from rlrun.rundir import CHECKPOINT, SUMMARY, append_log, check_writable, console, read_summary, write_summary
+from rlrun.rundir import (
+    CHECKPOINT,
+    SUMMARY,
+    append_log,
+    check_resume_dir,
+    check_writable,
+    console,
+    read_summary,
+    write_summary,
+)
 from rlrun.schema import TABULAR_ENVS, RunConfig
 
 
@@ -87,9 +96,7 @@ def train(
     is written: a refused run leaves run_dir as it was."""
     device = resolve_device(run.device)
     check_writable(run_dir)
-    resume_dir = Path(run.resume) if run.resume else run_dir
-    if run.resume and not (resume_dir / CHECKPOINT).is_file():
-        raise ConfigError("resume", f"{resume_dir} holds no {CHECKPOINT} to continue from")
+    resume_dir = check_resume_dir(run.resume) if run.resume else run_dir
 
     state = None
     if (resume_dir / CHECKPOINT).is_file():
