@@ -12,7 +12,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from rlrun.rundir import (
     write_summary,
 )
 from rlrun.schema import TABULAR_ENVS, RunConfig
+from rlrun.stops import StopFlag
 
 
 def seed_everything(seed: int) -> None:
@@ -56,31 +57,6 @@ def make_algorithm(run: RunConfig, envs: Any, device: torch.device) -> Algorithm
     model = functools.partial(tabular_model, run.env, device) if run.env.id in TABULAR_ENVS else None
     build = Build(None if spec.tabular else envs, device, run.total_steps, run.seed, model, run.reward)
     return spec.make(run.algo, build)
-
-
-@dataclass
-class StopFlag:
-    """Set by SIGINT/SIGTERM; the loop stops at the end of the current iteration. A second
-    signal stops at once (the last checkpoint stays)."""
-
-    signum: int = 0
-    previous: dict = field(default_factory=dict)
-
-    def install(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self.previous[sig] = signal.signal(sig, self.handle)
-            except ValueError:  # not the main thread (some launchers): keep default handling
-                return
-
-    def uninstall(self) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-    def handle(self, signum: int, _frame: Any) -> None:
-        if self.signum:
-            raise KeyboardInterrupt
-        self.signum = signum
 
 
 def train(

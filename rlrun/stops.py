@@ -1,7 +1,7 @@
-"""Stopping a `rlrun train` cleanly whenever a signal comes: outside the training loop (which stops
-with a checkpoint on its own), a one-line report that says truthfully what was kept; a launcher
-with worker processes passes SIGTERM on to the workers that are training and waits for them.
-Linux's /proc tells which children hold a run dir's lock."""
+"""Stopping a `rlrun train` cleanly whenever a signal comes: inside the training loop at the end of
+the iteration, with a checkpoint (StopFlag); outside it, a one-line report that says truthfully
+what was kept (SignalCatcher). A launcher with worker processes passes SIGTERM on to the workers
+that are training and waits for them; Linux's /proc tells which children hold a run dir's lock."""
 
 from __future__ import annotations
 
@@ -16,24 +16,40 @@ from typing import Any
 LAUNCHER_PID = "RLRUN_LAUNCHER_PID"  # set by the CLI; a launcher's worker process inherits it and watches it
 
 
-class SignalCatcher:
-    """SIGINT and SIGTERM outside the training loop (which installs its own handler to stop with a
-    checkpoint): a KeyboardInterrupt, reported in one line that says truthfully what is kept. A
-    launcher with worker processes first passes SIGTERM on to them and waits until they have
-    stopped with their checkpoints."""
+class StopFlag:
+    """The training loop's handler: set by SIGINT/SIGTERM, and the loop stops at the end of the
+    current iteration; a second signal stops at once (the last checkpoint stays)."""
 
-    def __init__(self, forward_to_workers: bool):
-        self.forward = forward_to_workers
+    def __init__(self) -> None:
         self.signum = 0
         self.previous: dict[int, Any] = {}
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self.handle)
+            try:
+                self.previous[sig] = signal.signal(sig, self.handle)
+            except ValueError:  # not the main thread (some launchers): keep default handling
+                return
 
     def uninstall(self) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.signum:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+
+class SignalCatcher(StopFlag):
+    """SIGINT and SIGTERM outside the training loop (which installs its own StopFlag to stop with a
+    checkpoint): a KeyboardInterrupt, reported in one line that says truthfully what is kept. A
+    launcher with worker processes first passes SIGTERM on to them and waits until they have
+    stopped with their checkpoints."""
+
+    def __init__(self, forward_to_workers: bool):
+        super().__init__()
+        self.forward = forward_to_workers
 
     def handle(self, signum: int, _frame: Any) -> None:
         self.signum = signum
