@@ -73,9 +73,11 @@ class SignalCatcher(StopFlag):
         return f"stopped by {name} before the first checkpoint; nothing was saved"
 
 
-def sweep_hint() -> str:
-    train = sys.modules.get("rlrun.train")
-    sweep_dir = train.SweepDir.path if train is not None else None
+def sweep_hint(sweep_dir: str | None = None) -> str:
+    """How to finish a stopped sweep (its dir: the one given, or the one the launcher kept)."""
+    if sweep_dir is None:
+        train = sys.modules.get("rlrun.train")
+        sweep_dir = train.SweepDir.path if train is not None else None
     if sweep_dir is None:
         return "nothing was started"
     return f"to finish it, run the same command with hydra.sweep.dir={sweep_dir}"

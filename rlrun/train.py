@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlrun import rundir
 from rlrun.config import describe_error, parse_config, register_configs
 from rlrun.errors import ConfigError, Interrupted
-from rlrun.stops import LAUNCHER_PID
+from rlrun.stops import LAUNCHER_PID, sweep_hint
 from rlrun.tuned import check_tuned_choice
 
 register_configs()
@@ -34,7 +34,7 @@ register_configs()
 # one line, instead of Hydra's job runner printing its own report first. Sweeps leave it None, so
 # Hydra marks the job failed, runs the others, and exits non-zero.
 captured_errors: list[Exception] | None = None
-# the single run's dir and whether its training started (the CLI's closing line says what is kept)
+# the single run's dir (the CLI's closing line after a signal says what it kept)
 current_run_dir: Path | None = None
 
 
@@ -76,8 +76,7 @@ def main(cfg: DictConfig) -> float | None:
             return train(run, run_dir, progress=progress, job=job, on_start=on_start)
     except Interrupted as err:
         if multirun:
-            hint = f"to finish it, run the same command with hydra.sweep.dir={hydra_cfg.sweep.dir}"
-            err.args = (f"{err}\nrlrun: sweep stopped; {hint}",)
+            err.args = (f"{err}\nrlrun: sweep stopped; {sweep_hint(hydra_cfg.sweep.dir)}",)
             if in_worker:  # a launcher's worker: say so here, and end the process (the launcher waits)
                 print(f"rlrun: {err}", file=sys.stderr, flush=True)
                 os._exit(130)
