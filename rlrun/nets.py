@@ -278,7 +278,17 @@ class ActorCritic(nn.Module):
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """a ~ pi(.|s) and log pi(a|s) for a batch of observations (the actor alone: a collector
         values a whole rollout's states in one batched pass afterwards)."""
-        out = self.policy_output(obs)
+        return self.sample_from(self.policy_output(obs))
+
+    @torch.no_grad()
+    def sample_with_value(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """a ~ pi(.|s), log pi(a|s) and V(s) from one pass of the trunk: with a CNN, a second
+        pass over the rollout's states later would cost as much as acting did."""
+        out, value = self.forward(obs)
+        return *self.sample_from(out), value
+
+    def sample_from(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi(.|s) and log pi(a|s) from the policy head's output."""
         if self.discrete:
             logp_all = out.log_softmax(-1)
             # Gumbel-max: argmax(log p + G), G = -log(E), E ~ Exp(1), is a draw from p

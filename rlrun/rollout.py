@@ -226,11 +226,16 @@ class Collector:
         """One step of every env with the current policy; episodes of envs in `keep` (None: all)
         are recorded (and, in the next batch, fold into the observation statistics)."""
         obs = self.obs
-        action, logprob = self.agent.sample(obs)
+        values = {}
+        if self.agent.trunk is not None:  # a CNN: V(s) from the pass that acts (one trunk pass per state)
+            action, logprob, values["values"] = self.agent.sample_with_value(obs)
+        else:  # small MLPs: V(s) later, for the whole rollout in one batched pass
+            action, logprob = self.agent.sample(obs)
         self.obs, reward, terminated, truncated, info = self.envs.step(self.agent.to_env(action))
         ended = info["_episode"] if keep is None else info["_episode"] & keep
         self.episodes.append((info["episode"]["r"], info["episode"]["l"], ended))
         return {
+            **values,
             "obs": obs,
             "actions": action,
             "logprobs": logprob,
@@ -243,13 +248,18 @@ class Collector:
 
     def stack(self, steps: list[dict[str, torch.Tensor]]) -> Rollout:
         batch = {k: torch.stack([step[k] for step in steps]) for k in steps[0]}
-        # V(s) and V(s') each in one batched pass (fewer, larger operations than one per step), by
-        # the same critic and observation statistics; s' is the next step's state, or the true
-        # final one where an episode ended (V(s') = 0 where it terminated: nothing follows)
-        shape = batch["rewards"].shape
-        batch["values"] = self.agent.value(batch["obs"].flatten(0, 1)).view(shape)
-        next_values = self.agent.value(batch["next_obs"].flatten(0, 1)).view(shape)
-        batch["next_values"] = torch.where(batch["terminated"], 0.0, next_values)
+        # V(s) in one batched pass unless acting gave it (fewer, larger operations than one per
+        # step), by the same critic and observation statistics. V(s') is the next step's V(s),
+        # except after the last step and where an episode was truncated: those few true next
+        # states get a pass of their own (V(s') = 0 where it terminated: nothing follows)
+        if "values" not in batch:
+            batch["values"] = self.agent.value(batch["obs"].flatten(0, 1)).view(batch["rewards"].shape)
+        values, terminated = batch["values"], batch["terminated"]
+        own_pass = batch["truncated"] & ~terminated
+        own_pass[-1] = True
+        next_values = torch.cat([values[1:], values[-1:]])
+        next_values[own_pass] = self.agent.value(batch["next_obs"][own_pass])
+        batch["next_values"] = torch.where(terminated, 0.0, next_values)
         return Rollout(**batch)
 
     @torch.no_grad()

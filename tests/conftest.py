@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -38,6 +40,29 @@ def rlrun(
         [sys.executable, *(python_args or ["-m", "rlrun"]), *args],
         cwd=cwd, env=environ, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def rlrun_in_process(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`rlrun ARGS` run by rlrun.cli.main in this process, its output captured: for the many
+    refusals, where a subprocess spends about a second importing torch and Hydra before a check
+    of milliseconds. The console script's own process (exit, signals, stray output at import)
+    is tested through rlrun()."""
+    from rlrun import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    cwd_before, environ_before, argv_before = os.getcwd(), dict(os.environ), sys.argv[:]
+    os.environ.pop("HYDRA_FULL_ERROR", None)
+    os.environ.update(env or {})
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(args))
+    finally:
+        os.chdir(cwd_before)
+        os.environ.clear()
+        os.environ.update(environ_before)
+        sys.argv[:] = argv_before
+    return subprocess.CompletedProcess(["rlrun", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, expected: str, cwd: Path) -> None:

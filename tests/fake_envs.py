@@ -40,3 +40,22 @@ class NanRewardToy(gym.Env):
 
 
 gym.register("NanRewardToy-v0", entry_point=NanRewardToy)
+
+
+class FramesToy(gym.Env):
+    """Random 4 x 84 x 84 uint8 frames (the Nature CNN's input); each step ends the episode with
+    probability 0.1 (terminated), 2 actions."""
+
+    observation_space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.observation_space.seed(int(self.np_random.integers(2**31)))
+        return self.observation_space.sample(), 1.0, bool(self.np_random.random() < 0.1), False, {}
+
+
+gym.register("FramesToy-v0", entry_point=FramesToy)

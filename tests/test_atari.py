@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, rlrun, summary
+from conftest import assert_one_line_error, rlrun, rlrun_in_process, summary
 from test_interrupt_resume import alone_and_resumed
 
 from rlrun.frame_replay import FrameReplayBuffer
@@ -245,5 +245,5 @@ def test_a_mujoco_ppo_smoke_run(workdir):
     ],
 )  # fmt: skip
 def test_bad_image_and_atari_keys_are_one_line(args, expected, workdir):
-    result = rlrun("train", "algo=ppo", *args, "total_steps=256", cwd=workdir)
+    result = rlrun_in_process("train", "algo=ppo", *args, "total_steps=256", cwd=workdir)
     assert_one_line_error(result, expected, workdir)

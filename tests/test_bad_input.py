@@ -1,7 +1,7 @@
 """Every user mistake ends before training, with a non-zero exit and one line that names the key."""
 
 import pytest
-from conftest import assert_one_line_error, rlrun
+from conftest import assert_one_line_error, rlrun, rlrun_in_process
 
 CASES = [
     # (overrides, text the one line must contain)
@@ -45,6 +45,11 @@ CASES = [
 
 @pytest.mark.parametrize("overrides,expected", CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_bad_input_gives_one_line_and_nonzero_exit(overrides, expected, workdir):
+    assert_one_line_error(rlrun_in_process("train", *overrides, cwd=workdir), expected, workdir)
+
+
+@pytest.mark.parametrize("overrides,expected", CASES[:2], ids=[" ".join(c[0]) for c in CASES[:2]])
+def test_bad_input_through_the_console_script(overrides, expected, workdir):
     assert_one_line_error(rlrun("train", *overrides, cwd=workdir, timeout=120), expected, workdir)
 
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, rlrun
+from conftest import assert_one_line_error, rlrun, rlrun_in_process
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hypothesis import HealthCheck, given, settings
@@ -85,7 +85,7 @@ def unknown_option(draw):
 
 def check_one_line(override: str, names: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        assert_one_line_error(rlrun("train", override, cwd=Path(tmp), timeout=120), names, Path(tmp))
+        assert_one_line_error(rlrun_in_process("train", override, cwd=Path(tmp)), names, Path(tmp))
 
 
 FEW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,7 +176,7 @@ def test_huge_numbers_are_refused_in_one_line(composed, case):
 def test_wrong_types_inside_env_kwargs(prefix, word):
     *group, key = prefix.split()
     with tempfile.TemporaryDirectory() as tmp:
-        result = rlrun("train", *group, f"{key}={word}", "total_steps=64", cwd=Path(tmp), timeout=120)
+        result = rlrun_in_process("train", *group, f"{key}={word}", "total_steps=64", cwd=Path(tmp))
         assert_one_line_error(result, key.lstrip("+"), Path(tmp))
 
 

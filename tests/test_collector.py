@@ -39,6 +39,27 @@ def test_truncation_bootstraps_from_the_final_observation_and_termination_is_kep
     envs.close()
 
 
+@pytest.mark.parametrize("encoder", ["mlp", "cnn"])
+def test_values_are_the_critics_of_each_state_and_of_each_true_next_state(encoder):
+    """With a CNN V(s) comes from the pass that acts and V(s') from the next step's V(s) where no
+    episode ended; either way they must be the critic's values of obs and next_obs."""
+    import fake_envs  # noqa: F401  (registers FramesToy-v0)
+
+    torch.manual_seed(0)
+    envs = make_vector_env(EnvConfig(id="FramesToy-v0", max_episode_steps=6), num_envs=3)
+    agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [16], encoder=encoder)
+    batch = Collector(envs, agent, torch.device("cpu"), seed=3).collect(20)
+    assert batch.terminated.any() and batch.truncated.any()
+    with torch.no_grad():
+        values = agent.value(batch.obs.flatten(0, 1)).view(20, 3)
+        next_values = agent.value(batch.next_obs.flatten(0, 1)).view(20, 3)
+    torch.testing.assert_close(batch.values, values, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        batch.next_values, torch.where(batch.terminated, 0.0, next_values), atol=1e-5, rtol=1e-5
+    )
+    envs.close()
+
+
 def test_episode_statistics_are_undiscounted_returns():
     envs = make_vector_env(EnvConfig(id="CartPole-v1", max_episode_steps=5), num_envs=2, vector="async")
     agent = ActorCritic(envs.single_observation_space, envs.single_action_space, [16])

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, rlrun, summary
+from conftest import assert_one_line_error, rlrun, rlrun_in_process, summary
 from test_interrupt_resume import alone_and_resumed
 
 from rlrun.rewards.model import Pairs, RewardModel, bradley_terry_loss, fit_reward_model
@@ -153,7 +153,7 @@ def demos(tmp_path_factory):
     ],
 )
 def test_bad_rlhf_keys_are_refused_in_one_line(overrides, expected, workdir):
-    result = rlrun("train", "env=CartPole", "total_steps=1000", *overrides, cwd=workdir, timeout=120)
+    result = rlrun_in_process("train", "env=CartPole", "total_steps=1000", *overrides, cwd=workdir)
     assert_one_line_error(result, expected, workdir)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, rlrun, summary
+from conftest import assert_one_line_error, rlrun, rlrun_in_process, summary
 from hydra import compose, initialize_config_module
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -88,7 +88,7 @@ def test_pi_on_cliff_walking_plays_the_shortest_safe_path(workdir):
     ids=["vi-CartPole", "gamma-1", "unknown-key"],
 )  # fmt: skip
 def test_bad_input_gives_one_line(overrides, expected, workdir):
-    assert_one_line_error(rlrun("train", *overrides, cwd=workdir, timeout=120), expected, workdir)
+    assert_one_line_error(rlrun_in_process("train", *overrides, cwd=workdir), expected, workdir)
 
 
 @pytest.mark.parametrize(

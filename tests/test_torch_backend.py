@@ -3,7 +3,7 @@ same interface; PPO learns CartPole on it; domain randomisation trains across dy
 `rlrun eval` plays on shifted ones."""
 
 import pytest
-from conftest import assert_one_line_error, rlrun, summary
+from conftest import assert_one_line_error, rlrun, rlrun_in_process, summary
 
 FAST_PPO = [
     "algo=ppo", "env=CartPole", "env.backend=torch", "env.num_envs=64", "algo.N=2048", "algo.K=4",
@@ -74,7 +74,7 @@ def test_a_policy_trained_across_pole_lengths_is_evaluated_on_shifted_ones(tmp_p
     ],
 )
 def test_bad_backend_input_is_one_line(override, expected, tmp_path):
-    result = rlrun("train", "algo=ppo", "env=CartPole", *override, cwd=tmp_path)
+    result = rlrun_in_process("train", "algo=ppo", "env=CartPole", *override, cwd=tmp_path)
     assert_one_line_error(result, expected, tmp_path)
 
 

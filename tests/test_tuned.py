@@ -2,7 +2,7 @@
 one line naming `tuned` and the options for this algo and env; tuned=none trains untuned."""
 
 import pytest
-from conftest import assert_one_line_error, rlrun
+from conftest import assert_one_line_error, rlrun, rlrun_in_process
 from omegaconf import OmegaConf
 
 from rlrun.config import describe_error
@@ -12,8 +12,8 @@ from rlrun.config import describe_error
     "args, expected",
     [
         (["tuned=foo"], "tuned: 'foo' is not an option; options for algo=ppo: ppo_Acrobot, ppo_Atari, "
-         "ppo_CartPole, ppo_MountainCar, ppo_MuJoCo, ppo_Pendulum, or none to train without tuned "
-         "settings (default for env=CartPole: ppo_CartPole)"),
+         "ppo_Box2D, ppo_CartPole, ppo_MountainCar, ppo_MuJoCo, ppo_Pendulum, or none to train without "
+         "tuned settings (default for env=CartPole: ppo_CartPole)"),
         (["tuned=null"], "tuned: null is not an option; options for algo=ppo: "),
         (["algo=pg", "tuned=ppo_Pendulum"], "tuned: ppo_Pendulum holds settings for algo=ppo, not algo=pg; "
          "no tuned settings are shipped for algo=pg: leave tuned out, or tuned=none"),
@@ -25,7 +25,7 @@ from rlrun.config import describe_error
     ],
 )  # fmt: skip
 def test_a_bad_tuned_choice_is_one_line(workdir, args, expected):
-    result = rlrun("train", *args, "total_steps=256", cwd=workdir)
+    result = rlrun_in_process("train", *args, "total_steps=256", cwd=workdir)
     assert_one_line_error(result, expected, workdir)
 
 
