@@ -49,7 +49,8 @@ def import_envpool(env_id: str) -> Any:
     try:
         import envpool
     except ImportError:
-        raise ConfigError("env.backend", missing_extra("envpool", f"env.backend=envpool ({env_id})")) from None
+        message = missing_extra("envpool", f"env.backend=envpool ({env_id})")
+        raise ConfigError("env.backend", message) from None
     return envpool
 
 
