@@ -197,3 +197,24 @@ def test_a_missing_envpool_names_its_extra(workdir):
     result = rlrun_without(["envpool"], "train", "env=Atari", "env.backend=envpool", cwd=workdir)
     assert_one_line_error(result, "needs the 'envpool' extra", workdir)
     assert 'pip install -e ".[envpool]"' in result.stderr
+
+
+def test_fqis_frame_store_keeps_envpool_stacks_exactly():
+    """After a lost life envpool's frame stack goes on (gymnasium's starts afresh): the store that
+    keeps each frame once must give back the same stacks as storing them whole."""
+    from test_atari import collect
+
+    from rlrun.frame_replay import FrameReplayBuffer
+    from rlrun.replay import ReplayBuffer
+
+    data = collect(AtariEnvConfig(backend="envpool", max_episode_steps=400), num_envs=2, steps=300)
+    assert data["terminated"].any() and data["truncated"].any()
+    whole = ReplayBuffer(10_000, (4, 84, 84), torch.uint8, CPU)
+    frames = FrameReplayBuffer(10_000, (4, 84, 84), num_envs=2, device=CPU)
+    for start in range(0, 600, 100):
+        part = {k: v[start : start + 100] for k, v in data.items()}
+        whole.add(part)
+        frames.add(part)
+    got = frames.all()
+    for key, value in whole.all().items():
+        assert torch.equal(got[key], value), key
