@@ -150,8 +150,8 @@ class EnvpoolAtari(gym.vector.VectorEnv):
         return lives
 
     def observations(self, obs: np.ndarray) -> np.ndarray:
-        """envpool's [E, k*C, H, W] frames in the gymnasium stack's layout (a copy: envpool reuses
-        its buffers)."""
+        """envpool's [E, k*C, H, W] frames in the gymnasium stack's layout (envpool hands out a new
+        array at every step, which this may view: callers own it)."""
         E, k, size = obs.shape[0], self.cfg.frame_stack, self.cfg.screen_size
         if not self.cfg.grayscale:  # [E, k, 3, H, W] -> [E, k, H, W, 3]
             obs = obs.reshape(E, k, 3, size, size).transpose(0, 1, 3, 4, 2)
