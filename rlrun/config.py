@@ -27,7 +27,6 @@ from rlrun.extras import HYDRA_PLUGIN_OPTIONS, missing_extra
 from rlrun.rewards.schema import RewardConfig, check_reward, check_reward_run
 from rlrun.rundir import reserve_new_dir, run_name
 from rlrun.schema import (
-    AtariEnvConfig,
     DeviceConfig,
     EnvConfig,
     FrozenLakeEnvConfig,
@@ -38,6 +37,7 @@ from rlrun.schema import (
     check_run,
     env_schema,
 )
+from rlrun.schema_atari import AtariEnvConfig
 
 
 def register_configs() -> None:

@@ -18,6 +18,7 @@ EXTRAS = {
     "box2d": "gymnasium's Box2D envs: LunarLander-v3, BipedalWalker-v3, CarRacing-v3",
     "mujoco": "gymnasium's MuJoCo envs: HalfCheetah-v5, Hopper-v5, Ant-v5, ...",
     "atari": "the Arcade Learning Environment: ALE/Breakout-v5, ALE/Pong-v5, ...",
+    "envpool": "env.backend=envpool: Atari games stepped by envpool's C++ threads (and the atari extra)",
     "bench": "the baselines of scripts/bench*.py: Stable-Baselines3 and pymdptoolbox",
     "test": "pytest, ruff and the plugins the tests use",
 }

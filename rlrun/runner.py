@@ -111,6 +111,8 @@ def train(
         console(f"rlrun: device {describe(device)}; run dir {run_dir}", run_dir)
         if state is not None:
             console(f"rlrun: resumed from {resume_dir / CHECKPOINT} at step {algo.env_steps}", run_dir)
+            if envs is not None and state["envs"] is None:  # envpool, env.vector=async
+                console("rlrun: the envs' state was not saved: training goes on with fresh episodes", run_dir)
         return Training(run, run_dir, algo, envs, evaluator, device, state, progress, job).run()
     finally:
         if envs is not None:

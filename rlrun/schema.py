@@ -59,7 +59,8 @@ class EnvConfig:
     id: str = MISSING  # a registered gymnasium id, or "module:Id-v0" to import a module first
     num_envs: int = 1
     vector: str = "sync"  # sync | async
-    backend: str = "gymnasium"  # gymnasium | torch (batched tensors on the run's device; TORCH_ENV_IDS)
+    # gymnasium | torch (batched tensors on the run's device; TORCH_ENV_IDS) | envpool (Atari games)
+    backend: str = "gymnasium"
     max_episode_steps: int | None = None
     # torch backend: physical parameters drawn per env at every reset, name -> [low, high]
     # (typed Any so that [2, 4] is taken as well as [2.0, 4.0]; check_env checks the values)
@@ -75,26 +76,6 @@ class EnvConfig:
     def make_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for gymnasium.make (schemas with env-specific keys add theirs)."""
         return dict(self.kwargs)
-
-
-@dataclass
-class AtariEnvConfig(EnvConfig):  # an ALE game with the standard preprocessing (rlrun.envs.atari)
-    id: str = "ALE/Breakout-v5"
-    repeat_action_probability: float = 0.25  # sticky actions (ALE v5's default; 0: deterministic)
-    full_action_space: bool = False  # all 18 actions instead of the game's minimal set
-    noop_max: int = 30  # up to this many no-op actions at reset (random start states)
-    frame_skip: int = 4  # each action repeated this many frames; the max of the last two is seen
-    screen_size: int = 84  # frames resized to screen_size x screen_size
-    grayscale: bool = True
-    frame_stack: int = 4  # the observation is the last frame_stack frames
-    terminal_on_life_loss: bool = True  # training only: a lost life ends the learner's episode
-    fire_reset: bool = True  # press FIRE after a reset in games that need it
-    clip_reward: bool = True  # training only: rewards clipped to their sign
-
-    def make_kwargs(self) -> dict[str, Any]:
-        # frameskip=1: AtariPreprocessing skips frames; sticky actions by StickyAction (rlrun.envs.atari)
-        own = {"frameskip": 1, "repeat_action_probability": 0.0, "full_action_space": self.full_action_space}
-        return {**own, **self.kwargs}
 
 
 # Tabular envs with keys of their own; Taxi-v4 and CliffWalking-v1 use the plain EnvConfig.
@@ -161,6 +142,8 @@ ATARI_PREFIX = "ALE/"  # every ALE id gets the Atari schema (and its preprocessi
 def env_schema(env_id: str | None) -> type:
     """The config class of an env id: tabular envs and Atari games have keys of their own."""
     if env_id is not None and env_id.split(":")[-1].startswith(ATARI_PREFIX):
+        from rlrun.schema_atari import AtariEnvConfig
+
         return AtariEnvConfig
     return ENV_SCHEMAS.get(env_id, EnvConfig)
 
@@ -315,10 +298,16 @@ def check_env(env: EnvConfig) -> None:
     require(env.num_envs > 0, "env.num_envs", f"must be > 0, got {env.num_envs}")
     require(env.vector in ("sync", "async"), "env.vector", f"must be sync or async, got {env.vector!r}")
     require(
-        env.backend in ("gymnasium", "torch"),
+        env.backend in ("gymnasium", "torch", "envpool"),
         "env.backend",
-        f"must be gymnasium or torch, got {env.backend!r}",
+        f"must be gymnasium, torch or envpool (Atari ids only), got {env.backend!r}",
     )
+    if env.backend == "envpool":
+        require(
+            env.id.split(":")[-1].startswith(ATARI_PREFIX),
+            "env.backend",
+            f"envpool runs the Atari games (env=Atari, ALE/<Game>-v5 ids), not {env.id}",
+        )
     if env.backend == "torch":
         ids = ", ".join(TORCH_ENV_IDS)
         require(
@@ -337,19 +326,11 @@ def check_env(env: EnvConfig) -> None:
     if env.max_episode_steps is not None:
         require(env.max_episode_steps > 0, "env.max_episode_steps", "must be > 0 or null")
     check_tabular_env(env)
+    from rlrun.schema_atari import AtariEnvConfig, check_atari_env  # (it imports this module)
+
     if isinstance(env, AtariEnvConfig):
         check_atari_env(env)
     check_robustness(env)
-
-
-def check_atari_env(env: AtariEnvConfig) -> None:
-    p = env.repeat_action_probability
-    require(0 <= p <= 1, "env.repeat_action_probability", f"must be in [0, 1], got {p}")
-    require(env.noop_max >= 0, "env.noop_max", f"must be >= 0, got {env.noop_max}")
-    require(env.frame_skip > 0, "env.frame_skip", f"must be an integer > 0, got {env.frame_skip}")
-    require(env.screen_size >= 36, "env.screen_size", f"must be >= 36 (the CNN's), got {env.screen_size}")
-    require(env.frame_stack > 0, "env.frame_stack", f"must be an integer > 0, got {env.frame_stack}")
-    require(env.backend == "gymnasium", "env.backend", "Atari games run on the gymnasium backend only")
 
 
 # ---------------------------------------------------------------------------- the robotics case study
@@ -498,3 +479,12 @@ def check_tabular_env(env: EnvConfig) -> None:
                 f"must be [row, col] inside the {env.size}x{env.size} grid, not the start [0, 0], "
                 f"got {env.goal}",
             )
+
+
+def __getattr__(name: str) -> Any:
+    """The Atari config moved to rlrun.schema_atari; `from rlrun.schema import AtariEnvConfig` still works."""
+    if name in ("AtariEnvConfig", "check_atari_env"):
+        from rlrun import schema_atari
+
+        return getattr(schema_atari, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -66,7 +66,7 @@ def test_a_policy_trained_across_pole_lengths_is_evaluated_on_shifted_ones(tmp_p
     ("override", "expected"),
     [
         (["env=gym", "env.id=Blackjack-v1", "env.backend=torch"], "env.backend: torch has CartPole-v1"),
-        (["env.backend=jax"], "env.backend: must be gymnasium or torch"),
+        (["env.backend=jax"], "env.backend: must be gymnasium, torch or envpool"),
         (["+env.randomize.length=[0.4,0.6]"], "env.randomize: needs env.backend=torch"),
         (["env.backend=torch", "+env.randomize.length=[3,2]"], "env.randomize.length: must be [low, high]"),
         (["env.backend=torch", "+env.randomize.mass=[1,2]"], "cannot randomise 'mass'; allowed: gravity"),

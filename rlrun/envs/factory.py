@@ -29,11 +29,16 @@ def make_envs(
     training: bool = True,
 ) -> Any:
     """The vector env of an env config, of its backend (or `backend`): a torch-native batched env
-    on `device`, or a gymnasium vector env. `wrap_first` (a video recorder) needs gymnasium. The
-    case study's noise, latency and perturbations wrap a torch env; with_adr=False leaves ADR's
-    parameters at their nominal values (evaluation). `training` false: as the env is scored
-    (Atari: whole games, unclipped rewards)."""
-    if (backend or env.backend) != "torch":
+    on `device`, a gymnasium vector env, or (Atari, training) envpool's, seen as one. `wrap_first`
+    (a video recorder) needs gymnasium. The case study's noise, latency and perturbations wrap a
+    torch env; with_adr=False leaves ADR's parameters at their nominal values (evaluation).
+    `training` false: as the env is scored (Atari: whole games, unclipped rewards, on gymnasium)."""
+    chosen = backend or env.backend
+    if chosen == "envpool" and training and wrap_first is None:
+        from rlrun.envs.envpool_atari import EnvpoolAtari
+
+        return EnvpoolAtari(env, num_envs, training=training)
+    if chosen != "torch":  # gymnasium; also envpool runs' evaluation: seeded whole games, videos
         return make_vector_env(env, num_envs, env.vector, wrap_first=wrap_first, training=training)
     if env.id in TABULAR_ENVS:  # s' sampled from the model's P[s, a]; reward: R[s, a]
         if env.randomize:

@@ -17,7 +17,8 @@ from gymnasium.vector.async_vector_env import _async_worker
 
 from rlrun.errors import ConfigError, first_line
 from rlrun.extras import ATARI_NAMESPACE, env_extra, missing_extra
-from rlrun.schema import TORCH_ENV_IDS, AtariEnvConfig, EnvConfig
+from rlrun.schema import TORCH_ENV_IDS, EnvConfig
+from rlrun.schema_atari import AtariEnvConfig
 
 
 def resolve_env_id(env: EnvConfig) -> str:

@@ -26,8 +26,10 @@ IGNORED = frozenset({"spec", "metadata", "render_mode", "screen", "clock", "_cac
 
 def capture(obj: Any) -> Any:
     """The state of an env stack as plain data, or None when it cannot be captured (an async vector
-    env lives in other processes)."""
+    env lives in other processes, envpool's in C++)."""
     if isinstance(obj, gym.vector.AsyncVectorEnv) or isinstance(obj.unwrapped, gym.vector.AsyncVectorEnv):
+        return None
+    if not getattr(obj.unwrapped, "capturable", True):  # envpool's emulators live in C++
         return None
     return _capture(obj, set())
 
