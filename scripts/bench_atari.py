@@ -5,10 +5,12 @@ rlrun ppo (conf/tuned/ppo_Atari.yaml) against SB3 PPO with RL Zoo's Atari settin
 rewards clipped) on ALE/<game>-v5 made with frameskip=1 and no sticky actions.
 
     python scripts/bench_atari.py [--parts ppo,dqn] [--steps 8192] [--dqn-steps 6000] [--rounds 2]
-                                  [--game Breakout] [--device cpu] [--threads 1]
+                                  [--game Breakout] [--backend gymnasium] [--device cpu] [--threads 1]
 
-Contenders alternate, the order rotated each round. Training steps/s: env steps over the time in
-training, evaluation and start-up left out (rlrun: summary.json's sps; SB3: the time in learn()).
+--backend envpool steps rlrun's games with envpool (env.backend=envpool) instead of gymnasium's
+sync vector env, which SB3's DummyVecEnv matches. Contenders alternate, the order rotated each
+round. Training steps/s: env steps over the time in training, evaluation and start-up left out
+(rlrun: summary.json's sps; SB3: the time in learn()).
 For dqn both sides fill --learning-starts steps at random first and then take a gradient step
 every 4 env steps (a 100k-transition store on both sides), so the timed part is mostly learning.
 Needs the bench and atari extras (pip install -e ".[bench,atari]").
@@ -36,7 +38,7 @@ def rlrun(algo: str, args: argparse.Namespace, tmp: Path) -> float:
         sys.executable, "-m", "rlrun", "train", f"algo={algo}", "env=Atari", f"env.id=ALE/{args.game}-v5",
         f"total_steps={steps}", "eval.every=0", "eval.episodes=1", "env.max_episode_steps=2000",
         f"device={args.device}", f"device.threads={args.threads}", "progress=false",
-        f"hydra.run.dir={run_dir}", *extra,
+        f"hydra.run.dir={run_dir}", f"env.backend={args.backend}", *extra,
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True)
     return float(json.loads((run_dir / "summary.json").read_text())["sps"])
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--learning-starts", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--game", default="Breakout")
+    parser.add_argument("--backend", default="gymnasium", choices=["gymnasium", "envpool"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sb3-child", default=None, help=argparse.SUPPRESS)
