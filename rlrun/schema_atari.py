@@ -25,7 +25,7 @@ class AtariEnvConfig(EnvConfig):  # an ALE game with the standard preprocessing 
     grayscale: bool = True
     frame_stack: int = 4  # the observation is the last frame_stack frames
     terminal_on_life_loss: bool = True  # training only: a lost life ends the learner's episode
-    fire_reset: bool = True  # press FIRE after a reset in games that need it
+    fire_reset: bool = True  # press FIRE after a reset and a lost life in games that need it
     clip_reward: bool = True  # training only: rewards clipped to their sign
     envpool_threads: int | None = None  # env.backend=envpool: threads stepping the envs (null: one per env)
 

@@ -75,6 +75,22 @@ def test_life_loss_and_clipping_are_for_training_only_and_games_are_scored_whole
     assert eval_ends == len(eval_games), "evaluation: an episode is a whole game"
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_a_policy_that_never_serves_does_not_stall_the_game(training):
+    """Breakout waits for FIRE after a lost life; FIRE is pressed for the policy, so a game of
+    NOOPs loses its 5 balls quickly, in training (lives end episodes) and in evaluation."""
+    from rlrun.envs.factory import make_envs
+    from rlrun.envs.tensor_env import as_tensor_env
+
+    envs = as_tensor_env(make_envs(atari(), 1, CPU, training=training), CPU)
+    envs.reset(seed=0)
+    for step in range(3000):
+        _, _, _, _, info = envs.step(torch.zeros(1, dtype=torch.long))
+        if info["_episode"].any():
+            break
+    assert info["_episode"].any() and step < 2000, f"no whole game ended in {step + 1} NOOP steps"
+
+
 class Scores5(gym.Env):
     """Reward 5 every step; the game ends after 3 steps."""
 

@@ -73,7 +73,13 @@ class EpisodicLife(gym.Wrapper):
 
 
 class FireReset(gym.Wrapper):
-    """Press FIRE (then UP) after a reset, for games that wait for it (Breakout serves on FIRE)."""
+    """Press FIRE (then UP) after a reset, for games that wait for it (Breakout serves on FIRE),
+    and FIRE after a life lost within an episode: where lives do not end episodes (evaluation),
+    a policy that never learnt to serve would stall the game until its time limit."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.lives = 0
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict]:
         self.env.reset(**kwargs)
@@ -81,7 +87,17 @@ class FireReset(gym.Wrapper):
             obs, _, terminated, truncated, info = self.env.step(action)
             if terminated or truncated:
                 obs, info = self.env.reset(**kwargs)
+        self.lives = self.env.unwrapped.ale.lives()
         return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        lives = self.env.unwrapped.ale.lives()
+        if lives < self.lives and not (terminated or truncated):
+            obs, served, terminated, truncated, info = self.env.step(1)
+            reward += served
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
 
 
 class SignReward(gym.RewardWrapper):
