@@ -80,6 +80,17 @@ def test_reward_model_recovers_a_tabular_reward_up_to_its_invariances():
     assert torch.corrcoef(torch.stack([learned, R.flatten()]))[0, 1] >= 0.99
 
 
+def test_reward_model_sees_box_actions_clipped_to_the_bounds_the_env_applies():
+    torch.manual_seed(0)
+    box = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    model = RewardModel(gym.spaces.Box(-1.0, 1.0, (3,), np.float32), box, [16], 2)
+    obs = torch.randn(4, 3)
+    inside = torch.tensor([[-2.0], [-0.5], [1.0], [2.0]])
+    outside = torch.tensor([[-7.0], [-0.5], [1.0], [9.0]])
+    assert torch.equal(model(obs, outside), model(obs, inside))
+    assert "low" not in model.state_dict()  # reward_model.pt keeps its format
+
+
 def test_segments_end_in_a_termination_or_run_full_length():
     T, E, L = 12, 1, 5
     terminated = torch.zeros(T, E, dtype=torch.bool)
