@@ -1,6 +1,6 @@
 """The RLHF case study: Bradley-Terry by hand, a reward model recovering a tabular reward, the KL
 penalty and its controller, bad keys in one line, and exact resumes of bc, the preference loop and
-KL-penalised ppo after SIGTERM."""
+KL-penalised ppo after SIGTERM; the token env's true score and grammar."""
 
 import math
 
@@ -13,6 +13,16 @@ from test_interrupt_resume import alone_and_resumed
 
 from rlrun.rewards.model import Pairs, RewardModel, bradley_terry_loss, fit_reward_model
 from rlrun.rewards.preferences import load_labels, sample_segments, synthetic_labels
+from rlrun.rewards.sequence import (
+    LENGTH,
+    SENTENCES,
+    TOKEN,
+    VOCAB,
+    TokensEnv,
+    corpus_dataset,
+    is_sentence,
+    true_score,
+)
 from rlrun.rewards.shaping import adapt_beta, kl_penalized
 
 
@@ -68,6 +78,17 @@ def test_reward_model_recovers_a_tabular_reward_up_to_its_invariances():
     # Bradley-Terry on equal-length segments knows r up to an added constant (and, with the
     # model's normalisation, a positive scale): the correlation is what must match
     assert torch.corrcoef(torch.stack([learned, R.flatten()]))[0, 1] >= 0.99
+
+
+def test_reward_model_sees_box_actions_clipped_to_the_bounds_the_env_applies():
+    torch.manual_seed(0)
+    box = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    model = RewardModel(gym.spaces.Box(-1.0, 1.0, (3,), np.float32), box, [16], 2)
+    obs = torch.randn(4, 3)
+    inside = torch.tensor([[-2.0], [-0.5], [1.0], [2.0]])
+    outside = torch.tensor([[-7.0], [-0.5], [1.0], [9.0]])
+    assert torch.equal(model(obs, outside), model(obs, inside))
+    assert "low" not in model.state_dict()  # reward_model.pt keeps its format
 
 
 def test_segments_end_in_a_termination_or_run_full_length():
@@ -219,19 +240,45 @@ def test_rlhf_runs_resume_exactly_after_sigterm(name, demos, tmp_path):
             assert torch.equal(model[tensor_name], tensor), tensor_name
 
 
-def test_the_token_env_pays_the_labelers_rule_and_its_corpus_is_grammatical():
-    from rlrun.rewards.sequence import LENGTH, TOKEN, TokensEnv, allowed_bigrams, corpus_dataset, grammatical
+def test_the_labelers_true_score_pays_happy_as_an_adjective_in_grammatical_text_only():
+    def score(text: str) -> float:
+        return true_score(text.split())
 
+    assert score("the happy cat sees a happy dog .") == 2.0  # two adjective uses
+    assert score("a happy dog runs .") == 1.0
+    assert score("a small cat sees the dog .") == 0.0
+    # "happy" not between a determiner and a noun pays nothing; each disallowed bigram costs 1
+    assert score("the cat sees happy dog .") == -1.0  # (sees, happy)
+    assert score("happy cat runs .") == -1.0  # a sentence starts with a determiner
+    assert score("the happy happy cat .") == -1.0  # (happy, happy); (happy, cat) after happy pays nothing
+    assert score("happy happy cat cat") == -3.0
+    # cut at the limit of 12 tokens without "." costs 1 more: 5 bad bigrams (cat, the) and the cut
+    assert score("the cat " * 6) == -6.0
+
+
+def test_the_token_env_ends_an_output_at_its_end_token_or_the_limit_and_pays_the_score():
     env = TokensEnv()
-    env.reset(seed=0)
-    rewards, ends = [], []
-    for token in [TOKEN["happy"], TOKEN["cat"]] * (LENGTH // 2):
-        _, reward, terminated, truncated, _ = env.step(token)
-        rewards.append(reward)
-        ends.append(terminated)
-    assert rewards == [1.0, 0.0] * (LENGTH // 2) and ends == [False] * (LENGTH - 1) + [True]
-    allowed = allowed_bigrams()
-    assert grammatical(["the", "cat", "runs", "."], allowed) == 1.0
-    assert grammatical(["happy", "happy", "happy"], allowed) == 0.0
-    data = corpus_dataset(5)
-    assert data["obs"].shape == (5 * LENGTH, env.observation_space.shape[0]) and data["actions"].max() < 9
+    for text, ends_at in (("a happy cat sees the dog .", 7), ("the happy happy cat cat cat", LENGTH)):
+        words = (text.split() * LENGTH)[:LENGTH]
+        env.reset(seed=0)
+        rewards = []
+        for t, word in enumerate(words):
+            _, reward, terminated, truncated, _ = env.step(TOKEN[word])
+            rewards.append(reward)
+            assert terminated == (t + 1 == ends_at) and not truncated
+            if terminated:
+                break
+        assert len(rewards) == ends_at and sum(rewards) == true_score(words[:ends_at])
+    data = corpus_dataset(50)
+    ends = np.flatnonzero(data["actions"] == TOKEN["."])
+    starts = np.r_[0, ends[:-1] + 1]
+    assert len(ends) == 50 and ends[-1] == len(data["actions"]) - 1
+    words = [[VOCAB[a] for a in data["actions"][s : e + 1]] for s, e in zip(starts, ends, strict=True)]
+    assert all(is_sentence(w) for w in words)
+    assert data["obs"].shape == (len(data["actions"]), env.observation_space.shape[0])
+
+
+def test_is_sentence_accepts_the_grammars_language_only():
+    assert len(SENTENCES) == 12 + 12 * 12  # 12 noun phrases; "runs", or "sees" and an object
+    assert is_sentence("a small dog sees the happy cat .".split())
+    assert not is_sentence("the cat sees .".split()) and not is_sentence("the cat runs".split())

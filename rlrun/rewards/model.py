@@ -68,10 +68,19 @@ class RewardModel(nn.Module):
         self.members = nn.ModuleList([mlp(sizes, "relu", out_gain=1.0) for _ in range(members)])
         self.absorb = nn.Parameter(torch.zeros(members))
         self.register_buffer("scale", torch.ones(members))
+        if not self.num_actions:  # the Box bounds (not saved: they come from the env)
+            for name in ("low", "high"):
+                bound = torch.as_tensor(getattr(act_space, name), dtype=torch.float32)
+                self.register_buffer(name, bound, persistent=False)
 
     def features(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """[n, in] from n observations and actions (one-hot for Discrete actions)."""
-        a = nn.functional.one_hot(actions.long(), self.num_actions).float() if self.num_actions else actions
+        """[n, in] from n observations and actions (one-hot for Discrete actions). Box actions are
+        clipped to their bounds, as the env applies them: the policy samples unclipped actions, and
+        an MLP extrapolates beyond the bounds, which the policy would exploit for nothing real."""
+        if self.num_actions:
+            a = nn.functional.one_hot(actions.long(), self.num_actions).float()
+        else:
+            a = torch.max(torch.min(actions.float(), self.high), self.low)
         return torch.cat([self.encoder.encode(obs), a.reshape(len(a), -1).float()], -1)
 
     def raw(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
