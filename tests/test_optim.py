@@ -39,6 +39,24 @@ def test_flat_adam_is_torch_adam_to_the_last_bit():
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_step_with_a_non_finite_gradient_moves_nothing_new(bad):
+    """One bad entry zeroes the whole gradient: the step is the one a zero gradient makes (the
+    moments decay, no bad number enters them)."""
+    ours, twin = make_net(), make_net()
+    opts = [FlatAdam(FlatParameters(net), lr=1e-2) for net in (ours, twin)]
+    for opt, net in zip(opts, (ours, twin), strict=True):
+        train(net, lambda loss, opt=opt: (opt.zero_grad(), loss.backward(), opt.step()), steps=3)
+        opt.zero_grad()
+    opts[0].grad.normal_()
+    opts[0].grad[7] = bad
+    for opt in opts:
+        opt.step()
+    for a, b in zip(ours.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b) and a.isfinite().all()
+    assert torch.equal(opts[0].exp_avg_sq, opts[1].exp_avg_sq) and opts[0].exp_avg.isfinite().all()
+
+
 def test_gradient_clipping_matches_torch_and_grads_stay_in_the_buffer():
     ours, ref = make_net(), make_net()
     flat = FlatParameters(ours)
