@@ -7,23 +7,24 @@
 # the values (up to 1 / (1 - gamma) = 1000) from swamping the shared gradient-norm clip; 128-step
 # rollouts (N = 8192 over 64 envs) average each update over more episodes of varied dynamics.
 #
-# Both randomised ways get the same knowledge: generous, physically plausible limits chosen without
-# looking at the test grid (half-length 0.1-5 m: a 20 cm pencil to a 10 m pole; pole mass 0.01-1 kg:
-# a tenth of nominal up to the cart's own mass; force 2-30 N: a weak motor to three times nominal).
-# Manual DR draws uniformly over them from the start; ADR starts at the nominal point and grows
-# within them (steps about a tenth of each span). VARIANT=oracle instead uses ranges equal to the
-# test grid (length 0.25-2.5, mass 0.05-0.5, force 5-20) for both.
+# VARIANT=oracle (the default): manual DR draws from ranges equal to the test grid (length 0.25-2.5,
+# pole mass 0.05-0.5, force 5-20) and ADR grows within the same limits. VARIANT=generous gives both
+# the same knowledge without looking at the grid: generous, physically plausible limits (half-length
+# 0.1-5 m: a 20 cm pencil to a 10 m pole; pole mass 0.01-1 kg: a tenth of nominal up to the cart's
+# own mass; force 2-30 N: a weak motor to three times nominal). Manual DR draws uniformly over them
+# from the start; ADR starts at the nominal point and grows within them (steps about a tenth of each
+# span, as the oracle's are of its).
 #
-#   [VARIANT=generous|oracle] bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]
-#                             (defaults: generous, 1000000 steps, seeds "0 1 2")
+#   [VARIANT=oracle|generous] bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]
+#                             (defaults: oracle, 1000000 steps, seeds "0 1 2")
 set -euo pipefail
-out=${1:?usage: [VARIANT=generous|oracle] adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
+out=${1:?usage: [VARIANT=oracle|generous] adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
 steps=${2:-1000000}
 seeds=${3:-0 1 2}
-case ${VARIANT:-generous} in
-  generous) length=0.1,5 masspole=0.01,1.0 force=2,30 deltas=(0.5 0.1 3) ;;
+case ${VARIANT:-oracle} in
   oracle) length=0.25,2.5 masspole=0.05,0.5 force=5,20 deltas=(0.25 0.05 2) ;;
-  *) echo "VARIANT: must be generous or oracle, got '$VARIANT'" >&2; exit 2 ;;
+  generous) length=0.1,5 masspole=0.01,1.0 force=2,30 deltas=(0.5 0.1 3) ;;
+  *) echo "VARIANT: must be oracle or generous, got '$VARIANT'" >&2; exit 2 ;;
 esac
 ppo=(algo=ppo env=CartPole env.backend=torch env.num_envs=64 algo.N=8192 algo.K=4 algo.S=16 algo.lr=0.02
      'algo.hidden=[32,32]' algo.gae_lambda=0.9 algo.gamma=0.999 algo.normalize_reward=true
