@@ -7,19 +7,35 @@
 # the values (up to 1 / (1 - gamma) = 1000) from swamping the shared gradient-norm clip; 128-step
 # rollouts (N = 8192 over 64 envs) average each update over more episodes of varied dynamics.
 #
-#   bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]     (defaults: 1000000 steps, seeds "0 1 2")
+# VARIANT=oracle (the default): manual DR draws from ranges equal to the test grid (length 0.25-2.5,
+# pole mass 0.05-0.5, force 5-20) and ADR grows within the same limits. VARIANT=generous gives both
+# the same knowledge without looking at the grid: generous, physically plausible limits (half-length
+# 0.1-5 m: a 20 cm pencil to a 10 m pole; pole mass 0.01-1 kg: a tenth of nominal up to the cart's
+# own mass; force 2-30 N: a weak motor to three times nominal). Manual DR draws uniformly over them
+# from the start; ADR starts at the nominal point and grows within them (steps about a tenth of each
+# span, as the oracle's are of its).
+#
+#   [VARIANT=oracle|generous] bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]
+#                             (defaults: oracle, 1000000 steps, seeds "0 1 2")
 set -euo pipefail
-out=${1:?usage: adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
+out=${1:?usage: [VARIANT=oracle|generous] adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
 steps=${2:-1000000}
 seeds=${3:-0 1 2}
+case ${VARIANT:-oracle} in
+  oracle) length=0.25,2.5 masspole=0.05,0.5 force=5,20 deltas=(0.25 0.05 2) ;;
+  generous) length=0.1,5 masspole=0.01,1.0 force=2,30 deltas=(0.5 0.1 3) ;;
+  *) echo "VARIANT: must be oracle or generous, got '$VARIANT'" >&2; exit 2 ;;
+esac
 ppo=(algo=ppo env=CartPole env.backend=torch env.num_envs=64 algo.N=8192 algo.K=4 algo.S=16 algo.lr=0.02
      'algo.hidden=[32,32]' algo.gae_lambda=0.9 algo.gamma=0.999 algo.normalize_reward=true
      total_steps="$steps" eval.every=50000 progress=false)
 noise=(env.obs_noise.correlated=0.01 env.obs_noise.uncorrelated=0.01)
-manual=('+env.randomize.length=[0.25,2.5]' '+env.randomize.masspole=[0.05,0.5]' '+env.randomize.force_mag=[5,20]')
+manual=("+env.randomize.length=[$length]" "+env.randomize.masspole=[$masspole]"
+        "+env.randomize.force_mag=[$force]")
 adr=('env.adr.params=[length,masspole,force_mag]' env.adr.t_low=250 env.adr.t_high=450 env.adr.buffer=5
-     '+env.adr.limits.length=[0.25,2.5]' '+env.adr.limits.masspole=[0.05,0.5]' '+env.adr.limits.force_mag=[5,20]'
-     '+env.adr.deltas.length=0.25' '+env.adr.deltas.masspole=0.05' '+env.adr.deltas.force_mag=2')
+     "+env.adr.limits.length=[$length]" "+env.adr.limits.masspole=[$masspole]"
+     "+env.adr.limits.force_mag=[$force]" "+env.adr.deltas.length=${deltas[0]}"
+     "+env.adr.deltas.masspole=${deltas[1]}" "+env.adr.deltas.force_mag=${deltas[2]}")
 runs=()
 for seed in $seeds; do
   rlrun train "${ppo[@]}" seed="$seed" hydra.run.dir="$out/nodr-s$seed"
