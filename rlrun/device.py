@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
+
 import torch
 
 from rlrun.errors import ConfigError
@@ -13,6 +16,7 @@ def resolve_device(cfg: DeviceConfig) -> torch.device:
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError("device.threads", f"must be >= 1 or null, got {cfg.threads}")
     device = choose(cfg.type)
+    keep_freed_memory()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     elif device.type == "cpu":
@@ -20,6 +24,27 @@ def resolve_device(cfg: DeviceConfig) -> torch.device:
         # process holds a core every op waits for it (scripts/bench_threads.py measures both).
         torch.set_num_threads(1)
     return device
+
+
+REUSE_BELOW = 256 << 20  # bytes
+
+
+def keep_freed_memory() -> None:
+    """Let glibc reuse freed blocks below REUSE_BELOW instead of mapping each afresh from the OS.
+
+    By default it gives every block over 128 KB back when freed, so each CNN activation, gradient
+    and optimizer temporary of every step is mapped anew and page-faulted in: on Atari PPO that
+    was 3 s of system time in 17 s of CPU (3072 steps, one thread), 0.5 s with this. Larger
+    blocks (a replay store) are still mapped on their own; elsewhere than glibc, nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # another C library (musl)
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    libc.mallopt(m_mmap_threshold, REUSE_BELOW)
+    libc.mallopt(m_trim_threshold, REUSE_BELOW)
 
 
 def choose(kind: str) -> torch.device:
