@@ -3,9 +3,10 @@
 Why not torch.optim.Adam: measured on this project's 2-core CPU with torch 2.13, constructing
 it imports torch._dynamo (1.5 s of every run's start-up), and each step of a small MLP costs
 about 1 ms of per-tensor Python work. Here a module's parameters (and their gradients) are
-views into one contiguous tensor each, so a step is six whole-buffer operations and a gradient
-norm is one. The update is torch.optim.Adam's, operation for operation (tests/test_optim.py
-checks they agree to the last bit).
+views into one contiguous tensor each, so a step is one call of torch's fused Adam kernel (the
+one torch.optim.Adam(fused=True) runs; tests/test_optim.py checks they agree to the last bit)
+and a gradient norm is one reduction. On a CPU the fused kernel reads and writes each buffer once:
+0.7 ms a step for a Nature CNN's 1.7M parameters, where six whole-buffer operations took 3.2.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class FlatParameters:
 
 
 class FlatAdam:
-    """Adam (Kingma and Ba 2015, as torch.optim.Adam computes it) on the range of a FlatParameters
+    """Adam (Kingma and Ba 2015, as torch.optim.Adam(fused=True) computes it) on the range of a FlatParameters
     buffer that `params` fill; several may share one buffer (e.g. an actor's and a critic's
     optimizers both moving a shared body)."""
 
@@ -61,36 +62,41 @@ class FlatAdam:
         start, end = flat.span(params) if params is not None else (0, flat.data.numel())
         self.param, self.grad = flat.data[start:end], flat.grad[start:end]
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.steps = 0
+        self.step_count = torch.zeros((), device=self.param.device)  # steps taken (skipped ones not)
         self.exp_avg = torch.zeros_like(self.param)
         self.exp_avg_sq = torch.zeros_like(self.param)
-        # the step's denominator, written in place: a fresh tensor of a CNN's size each step cost
-        # more in page faults than the arithmetic (16 ms a step instead of 3 for 1.7M parameters)
-        self.denom = torch.empty_like(self.param)
+        self._norm: torch.Tensor | None = None  # the gradient's norm, once clip_grad_norm took it
+
+    @property
+    def steps(self) -> int:
+        return int(self.step_count)
 
     def zero_grad(self) -> None:
         self.grad.zero_()
+        self._norm = None
 
     def clip_grad_norm(self, max_norm: float | None) -> torch.Tensor:
         """Scale the gradient to norm at most max_norm (None: leave it); return its norm before."""
-        norm = torch.linalg.vector_norm(self.grad)
+        norm = self._norm = torch.linalg.vector_norm(self.grad)
         if max_norm is not None and math.isfinite(max_norm):
             self.grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))  # no host sync
         return norm
 
     @torch.no_grad()
     def step(self) -> None:
+        # a NaN or Inf gradient skips the step, parameters and moments untouched (its norm is not
+        # finite then; scaling by a clip keeps it so): the caller checks its statistics once per
+        # iteration (no host sync per step) and stops the run with the parameters still finite
+        norm = torch.linalg.vector_norm(self.grad) if self._norm is None else self._norm
+        bad = (~norm.isfinite()).float()
+        self.step_count.add_(1 - bad)
         beta1, beta2 = self.betas
-        self.steps += 1
-        # a NaN or Inf gradient moves nothing (its norm is not finite then): the caller checks its
-        # statistics once per iteration (no host sync per step) and stops the run with the
-        # parameters still finite
-        grad = self.grad.masked_fill_(~torch.linalg.vector_norm(self.grad).isfinite(), 0.0)
-        self.exp_avg.lerp_(grad, 1 - beta1)
-        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        step_size = self.lr / (1 - beta1**self.steps)
-        denom = torch.sqrt(self.exp_avg_sq, out=self.denom).div_(math.sqrt(1 - beta2**self.steps))
-        self.param.addcdiv_(self.exp_avg, denom.add_(self.eps), value=-step_size)
+        torch._fused_adam_(
+            [self.param], [self.grad], [self.exp_avg], [self.exp_avg_sq], [], [self.step_count],
+            lr=self.lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=self.eps,
+            amsgrad=False, maximize=False, found_inf=bad,
+        )  # fmt: skip
+        self._norm = None
 
     def state_dict(self) -> dict:
         return {"steps": self.steps, "lr": self.lr, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
@@ -98,7 +104,8 @@ class FlatAdam:
     def load_state_dict(self, state: dict) -> None:
         if "exp_avg" not in state:
             raise ValueError("not a FlatAdam state (a checkpoint from an older rlrun?)")
-        self.steps, self.lr = state["steps"], state["lr"]
+        self.step_count.fill_(state["steps"])
+        self.lr = state["lr"]
         self.exp_avg.copy_(state["exp_avg"])
         self.exp_avg_sq.copy_(state["exp_avg_sq"])
 

@@ -13,25 +13,32 @@
 # 0.1-5 m: a 20 cm pencil to a 10 m pole; pole mass 0.01-1 kg: a tenth of nominal up to the cart's
 # own mass; force 2-30 N: a weak motor to three times nominal). Manual DR draws uniformly over them
 # from the start; ADR starts at the nominal point and grows within them (steps about a tenth of each
-# span, as the oracle's are of its).
+# span, as the oracle's are of its). VARIANT=handpicked is the paper's comparison: manual DR draws
+# from ranges a person picks by hand, half to one and a half times each nominal value (the scale of
+# the hand-set randomisations in OpenAI's earlier in-hand work), while ADR grows within the
+# generous limits on its own.
 #
-#   [VARIANT=oracle|generous] bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]
+#   [VARIANT=oracle|generous|handpicked] bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]
 #                             (defaults: oracle, 1000000 steps, seeds "0 1 2")
 set -euo pipefail
-out=${1:?usage: [VARIANT=oracle|generous] adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
+out=${1:?usage: [VARIANT=oracle|generous|handpicked] adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
 steps=${2:-1000000}
 seeds=${3:-0 1 2}
 case ${VARIANT:-oracle} in
   oracle) length=0.25,2.5 masspole=0.05,0.5 force=5,20 deltas=(0.25 0.05 2) ;;
-  generous) length=0.1,5 masspole=0.01,1.0 force=2,30 deltas=(0.5 0.1 3) ;;
-  *) echo "VARIANT: must be oracle or generous, got '$VARIANT'" >&2; exit 2 ;;
+  generous|handpicked) length=0.1,5 masspole=0.01,1.0 force=2,30 deltas=(0.5 0.1 3) ;;
+  *) echo "VARIANT: must be oracle, generous or handpicked, got '$VARIANT'" >&2; exit 2 ;;
 esac
+manual_length=$length manual_masspole=$masspole manual_force=$force
+if [ "${VARIANT:-oracle}" = handpicked ]; then  # nominal 0.5, 0.1, 10, each times 0.5-1.5
+  manual_length=0.25,0.75 manual_masspole=0.05,0.15 manual_force=5,15
+fi
 ppo=(algo=ppo env=CartPole env.backend=torch env.num_envs=64 algo.N=8192 algo.K=4 algo.S=16 algo.lr=0.02
      'algo.hidden=[32,32]' algo.gae_lambda=0.9 algo.gamma=0.999 algo.normalize_reward=true
      total_steps="$steps" eval.every=50000 progress=false)
 noise=(env.obs_noise.correlated=0.01 env.obs_noise.uncorrelated=0.01)
-manual=("+env.randomize.length=[$length]" "+env.randomize.masspole=[$masspole]"
-        "+env.randomize.force_mag=[$force]")
+manual=("+env.randomize.length=[$manual_length]" "+env.randomize.masspole=[$manual_masspole]"
+        "+env.randomize.force_mag=[$manual_force]")
 adr=('env.adr.params=[length,masspole,force_mag]' env.adr.t_low=250 env.adr.t_high=450 env.adr.buffer=5
      "+env.adr.limits.length=[$length]" "+env.adr.limits.masspole=[$masspole]"
      "+env.adr.limits.force_mag=[$force]" "+env.adr.deltas.length=${deltas[0]}"

@@ -11,8 +11,10 @@ rewards clipped) on ALE/<game>-v5 made with frameskip=1 and no sticky actions.
 sync vector env, which SB3's DummyVecEnv matches. Contenders alternate, the order rotated each
 round. Training steps/s: env steps over the time in training, evaluation and start-up left out
 (rlrun: summary.json's sps; SB3: the time in learn()).
-For dqn both sides fill --learning-starts steps at random first and then take a gradient step
-every 4 env steps (a 100k-transition store on both sides), so the timed part is mostly learning.
+For dqn both sides do the same work: --dqn-steps env steps and the same number of gradient steps
+of 32 (a 100k-transition store on both sides). rlrun fills --learning-starts steps at random and
+then fits 250 steps after each round of 1000 (the first round that reaches learning_starts fits
+too), so SB3 gets the learning_starts that gives its one step per 4 env steps that many.
 Needs the bench and atari extras (pip install -e ".[bench,atari]").
 """
 
@@ -31,9 +33,13 @@ from pathlib import Path
 def rlrun(algo: str, args: argparse.Namespace, tmp: Path) -> float:
     run_dir = tmp / f"{algo}{time.monotonic_ns()}"
     steps = args.steps if algo == "ppo" else args.dqn_steps
-    extra = (
-        [] if algo == "ppo" else [f"algo.learning_starts={args.learning_starts}", "algo.buffer_size=100000"]
-    )
+    extra = []
+    if algo != "ppo":  # SB3 DQN clips the gradient norm at 10 by default
+        extra = [
+            f"algo.learning_starts={args.learning_starts}",
+            "algo.buffer_size=100000",
+            "algo.max_grad_norm=10",
+        ]
     cmd = [
         sys.executable, "-m", "rlrun", "train", f"algo={algo}", "env=Atari", f"env.id=ALE/{args.game}-v5",
         f"total_steps={steps}", "eval.every=0", "eval.episodes=1", "env.max_episode_steps=2000",
@@ -71,15 +77,31 @@ def sb3_child(algo: str, args: argparse.Namespace) -> None:
                     learning_rate=lambda f: 2.5e-4 * f, clip_range=lambda f: 0.1 * f, ent_coef=0.01,
                     vf_coef=0.5, device=args.device, seed=0)  # fmt: skip
         steps = args.steps
-    else:  # RL Zoo atari DQN, with the store and warm-up of rlrun's side
+    else:  # RL Zoo atari DQN, with the store and the gradient steps of rlrun's side
         model = DQN("CnnPolicy", envs, buffer_size=100_000, learning_rate=1e-4, batch_size=32,
-                    learning_starts=args.learning_starts, target_update_interval=1000, train_freq=4,
+                    learning_starts=sb3_learning_starts(args), target_update_interval=1000, train_freq=4,
                     gradient_steps=1, exploration_fraction=0.1, exploration_final_eps=0.01,
                     optimize_memory_usage=False, device=args.device, seed=0)  # fmt: skip
         steps = args.dqn_steps
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps)
     print(model.num_timesteps / (time.perf_counter() - t0))
+
+
+def fqi_gradient_steps(args: argparse.Namespace) -> int:
+    """rlrun fqi's gradient steps in a run (conf/tuned/fqi_Atari.yaml: N=1000, S=250): every round
+    that ends with the store at learning_starts or more fits."""
+    rounds = args.dqn_steps // 1000
+    first_fit = max(1, -(-args.learning_starts // 1000))
+    return 250 * max(0, rounds - first_fit + 1)
+
+
+def sb3_learning_starts(args: argparse.Namespace) -> int:
+    """SB3 DQN trains every 4 steps past learning_starts: the value that gives rlrun's step count."""
+    learning_starts = args.dqn_steps - 4 * fqi_gradient_steps(args)
+    if learning_starts < 0:
+        raise SystemExit("--learning-starts: too small for SB3 to match rlrun's gradient steps")
+    return learning_starts
 
 
 def main() -> None:
