@@ -135,7 +135,7 @@ class ADR:
         self.sums.index_add_(0, slot, returns.index_select(0, ended).double())
         self.counts.index_add_(0, slot, self._ones[: slot.shape[0]])
         if max(self.counts.tolist()[: self.none]) >= self.buffer:
-            self.update()
+            self._update_listed()
 
     def update(self) -> None:
         """mean(D) >= t_H widens a full buffer's boundary by delta, <= t_L narrows it; D is cleared."""
@@ -147,6 +147,24 @@ class ADR:
         self.bounds.add_(move).clamp_(self._floor, self._ceil)
         self.sums.masked_fill_(cleared, 0.0)
         self.counts.masked_fill_(cleared, 0)
+
+    def _update_listed(self) -> None:
+        """update() on the numbers read out (the CPU's way: for a handful of numbers a few
+        microseconds of Python beat a dozen tensor operations); the same arithmetic, bit for bit."""
+        counts, sums, bounds = self.counts.tolist(), self.sums.tolist(), self.bounds.tolist()
+        outward, floor, ceil = self._outward.tolist(), self._floor.tolist(), self._ceil.tolist()
+        for b in range(self.none):
+            if counts[b] < self.buffer:
+                continue
+            mean = sums[b] / counts[b]
+            move = outward[b] if mean >= self.t_high else -outward[b] if mean <= self.t_low else 0.0
+            bounds[b] = min(max(bounds[b] + move, floor[b]), ceil[b])
+            sums[b], counts[b] = 0.0, 0
+        sums[self.none], counts[self.none] = 0.0, 0
+        device = self.bounds.device
+        self.bounds.copy_(torch.tensor(bounds, dtype=torch.float64, device=device))
+        self.sums = torch.tensor(sums, dtype=torch.float64, device=device)
+        self.counts = torch.tensor(counts, device=device)
 
     def entropy(self) -> float:
         return float(adr_entropy(self.low, self.high))
