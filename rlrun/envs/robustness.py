@@ -80,9 +80,6 @@ class RobustEnv:
         self._queue = torch.zeros(2 * (max_latency + 1), E, *act_shape, dtype=act_dtype, device=self.device)
         self._head = 0
         self._lane = torch.arange(E, device=self.device)  # env e's action of a slot is at slot * E + e
-        # the envs whose episode starts at this step: a mask (no sync), or their indices on the CPU
-        self._first = torch.ones(E, dtype=torch.bool, device=self.device)
-        self._started = torch.arange(E, device=self.device)
         self._obs = torch.zeros(E, obs_dim, device=self.device)  # the last true observation
         self._out_dim = act_shape[0] if perturb_target == "action" and self._continuous else obs_dim
         self._ahead: dict[str, Tensor] = {}  # draws for the next episodes (the CPU's way), and
@@ -209,8 +206,6 @@ class RobustEnv:
         self._ahead, self._ahead_at = {}, 0
         self.episode = self._realise(self._draw(self.num_envs))
         self._publish()
-        self._first.fill_(True)
-        self._started = torch.arange(self.num_envs, device=self.device)
         self._obs = obs
         jitter = self._jitter()
         return self._seen(obs, self._noise(jitter)), info
@@ -234,30 +229,20 @@ class RobustEnv:
         return self.episode["offset"] if jitter is None else self.episode["offset"] + jitter
 
     def _delayed(self, actions: Tensor) -> Tensor:
-        """The actions chosen k steps ago, after queueing this step's (see __init__ for the ring)."""
+        """The actions chosen min(k, t) steps ago, t each episode's age: an episode's first action also
+        stands in for the k before it (see __init__ for the ring)."""
         L, E = self._queue.shape[0] // 2, self.num_envs
         head = self._head = (self._head - 1) % L
-        queue = self._queue
-        queue[head].copy_(actions)  # both copies of the newest slot
-        queue[head + L].copy_(actions)
-        # an episode's first action also stands in for the k before it
-        started = self._started
-        if self.subset:
-            if started.shape[0]:
-                first = actions.index_select(0, started)
-                queue.index_copy_(1, started, first.expand(queue.shape[0], *first.shape))
-        else:
-            self._queue = queue = torch.where(
-                self._first.view(1, -1, *[1] * (actions.dim() - 1)), actions, queue
-            )
-        if isinstance(self._k, int):
-            return queue[head + self._k]
-        flat = queue.view(-1, *actions.shape[1:])[head * E :]  # the slots from the newest on
-        return flat.index_select(0, torch.add(self._lane, self._k, alpha=E))
+        self._queue[head].copy_(actions)  # both copies of the newest slot
+        self._queue[head + L].copy_(actions)
+        back = self.envs._steps.clamp(max=self._k)  # the env's step count in the episode: t
+        flat = self._queue.view(-1, *actions.shape[1:])[head * E :]  # the slots from the newest on
+        return flat.index_select(0, torch.add(self._lane, back, alpha=E))
 
     def applied(self, actions: Tensor) -> Tensor:
         """The actions the env applies this step: delayed, noisy, perturbed."""
-        actions = actions.reshape(self._queue.shape[1:])
+        if actions.shape != self._queue.shape[1:]:  # e.g. [E, 1] for Discrete
+            actions = actions.reshape(self._queue.shape[1:])
         if self.latency_on:
             actions = self._delayed(actions)
         if self.action_noise_on and self._continuous:
@@ -278,25 +263,15 @@ class RobustEnv:
                 if self.adr is not None:
                     self.adr.record_some(ended, info["episode"]["r"])
                 self._renew_some(ended)
-            self._started = ended
         else:
             if self.adr is not None:
                 self.adr.record(done, info["episode"]["r"])
             self._renew(done)
-            self._first = done
         self._obs = obs
         seen = self._seen(obs, self._noise(jitter))
         if self.perturb_on and self.perturb_target == "obs":  # same values; keep final_obs == obs exactly
             seen = torch.where(done[:, None], seen, final_seen)
         return seen, reward, terminated, truncated, {**info, "final_obs": final_seen}
-
-    def _first_mask(self) -> Tensor:
-        """The envs at their episode's first step, as a mask [E] (whichever way it is kept)."""
-        if not self.subset:
-            return self._first.clone()
-        return torch.zeros(self.num_envs, dtype=torch.bool, device=self.device).index_fill_(
-            0, self._started, True
-        )
 
     def close(self) -> None:
         self.envs.close()
@@ -319,7 +294,6 @@ class RobustEnv:
             "envs": self.envs.state_dict(),
             "episode": {k: v.clone() for k, v in self.episode.items()},
             "queue": self._queue[self._head : self._head + L].clone(),  # newest first
-            "first": self._first_mask(),
             "obs": self._obs.clone(),
             "generator": self.generator.get_state(),
             "adr": None if self.adr is None else self.adr.state_dict(),
@@ -339,8 +313,6 @@ class RobustEnv:
         queue = state["queue"].to(self.device)
         self._queue = torch.cat((queue, queue))  # the ring from slot 0
         self._head = 0
-        self._first = state["first"].to(self.device).clone()
-        self._started = self._first.nonzero(as_tuple=True)[0]
         self._obs = state["obs"].to(self.device).clone()
         self.generator.set_state(state["generator"].cpu())
         if self.adr is not None:
