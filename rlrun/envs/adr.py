@@ -12,8 +12,11 @@ single point: no randomisation) and grows only where the policy copes:
 A boundary never crosses the nominal value (the range always holds it) nor leaves its limits.
 Everything runs on the envs' device as tensors: the buffers are a sum and a count per boundary,
 filled with index_add_ and judged with torch.where after every step, so no step waits for the
-device. Several episodes can end in one batched step, so a buffer is judged at the first step
-where it holds at least m episodes (it may then hold a few more than m).
+device (on the CPU, where reading a tensor costs no wait, the few buffer numbers are judged in
+Python when a buffer is full: the same arithmetic, fewer operations). Several episodes can end in
+one batched step, so a buffer is judged at the first step where it holds at least m episodes (it
+may then hold a few more than m). A draw is made as units u in [0, 1] (lambda = lerp(phi_L, phi_H,
+u), u = 0 or 1 for a pinned boundary), so draws can be made ahead of the episodes that use them.
 
 adr/entropy is the mean over parameters of log(phi_H - phi_L), in nats per dimension (the
 differential entropy of the uniform distribution over the ranges, per parameter); a range narrower

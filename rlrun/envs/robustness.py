@@ -7,7 +7,8 @@ true state, rewards, termination and episode statistics stay untouched:
   (a miscalibrated sensor: constant within the episode) and eps ~ N(0, sigma_u^2) drawn at every
   step (jitter); applied to obs and to info["final_obs"] alike.
 - action latency: the env applies the action chosen k steps earlier (the first action while the
-  episode is younger than k steps), from a per-env queue; k is drawn per episode.
+  episode is younger than k steps: the one chosen min(k, t) steps ago at its step t), from a
+  per-env queue; k is drawn per episode.
 - action noise: Gaussian noise on continuous actions (a motor's imprecision).
 - random-network perturbation: at each reset every env gets a small random network f (one tanh
   layer, weights [E, ...]); strength * f(obs) is added to the observation or to the action: an
@@ -15,8 +16,13 @@ true state, rewards, termination and episode statistics stay untouched:
 
 Every scale is a number or a range [low, high] drawn per env at each reset, and each can instead be
 an ADR parameter (rlrun.envs.adr), as can the env's physical parameters. Everything is tensors on
-the env's device; no step reads anything back to the host (on the CPU, new episodes draw only for
-the envs that ended, as the torch envs do).
+the env's device; no step reads anything back to the host (on the CPU, only the envs that ended get
+new values, as in the torch envs, taken from draws made num_envs episodes ahead at a time).
+
+On the CPU each small tensor operation costs a few microseconds whatever its size, so a step here
+does as few as it can: the queue is a ring (one slot written per step, not the queue copied), the
+ended envs' new values are written in place (the env's parameters are views of them), and ADR's
+handful of buffer numbers are judged in Python (rlrun.envs.adr).
 """
 
 from __future__ import annotations
@@ -176,7 +182,7 @@ class RobustEnv:
         """A knob's or ADR parameter's value in each env's current episode [E]."""
         value = self._scale(name)
         if isinstance(value, Tensor):
-            return value.view(-1)
+            return value.view(-1).float()
         return torch.full((self.num_envs,), value, device=self.device)
 
     def _scale(self, name: str, episode: dict[str, Tensor] | None = None) -> Tensor | float:
