@@ -84,6 +84,7 @@ class ADR:
         # a buffer is judged once it holds m episodes; NONE's (threshold 0) is merely cleared then
         self._judge_at = torch.tensor([buffer] * 2 * P + [0], device=device)
         self._ones = torch.ones(num_envs, dtype=torch.int64, device=device)
+        self._listed = (self._outward.tolist(), self._floor.tolist(), self._ceil.tolist())  # fixed
         self._refresh()
 
     def _refresh(self) -> None:
@@ -155,7 +156,7 @@ class ADR:
         """update() on the numbers read out (the CPU's way: for a handful of numbers a few
         microseconds of Python beat a dozen tensor operations); the same arithmetic, bit for bit."""
         counts, sums, bounds = self.counts.tolist(), self.sums.tolist(), self.bounds.tolist()
-        outward, floor, ceil = self._outward.tolist(), self._floor.tolist(), self._ceil.tolist()
+        outward, floor, ceil = self._listed
         for b in range(self.none):
             if counts[b] < self.buffer:
                 continue
@@ -167,7 +168,7 @@ class ADR:
         device = self.bounds.device
         self.bounds.copy_(torch.tensor(bounds, dtype=torch.float64, device=device))
         self.sums = torch.tensor(sums, dtype=torch.float64, device=device)
-        self.counts = torch.tensor(counts, device=device)
+        self.counts = torch.tensor(counts, dtype=torch.int64, device=device)
 
     def entropy(self) -> float:
         return float(adr_entropy(self.low, self.high))
