@@ -4,6 +4,7 @@ one parameter to a boundary, and a run with ADR resumes exactly after SIGTERM.""
 
 from __future__ import annotations
 
+import io
 import math
 
 import pytest
@@ -93,6 +94,47 @@ def test_probes_pin_one_parameter_to_a_boundary_and_the_rest_are_drawn_in_range(
     values, probe = adr.draw(1000, generator)
     assert (probe == adr.none).all()
     assert (values >= adr.low).all() and (values <= adr.high).all() and values.std(0).min() > 0.2
+
+
+def test_the_cpu_way_judges_buffers_exactly_as_the_tensor_way():
+    """record_some (Python judging on the CPU) and record (torch.where, no sync) move the same
+    boundaries to the same bits, with several episodes per step and buffers that overfill."""
+    # steps that are not exact binary fractions, so the arithmetic's every bit counts
+    ways = [ADR(["a", "b"], [1.0, 2.0], [(0.0, 5.0), (1.0, 3.0)], [0.3, 0.7], 3, 10.0, 20.0, 0.5, 4,
+                torch.device("cpu")) for _ in range(2)]  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        probe = torch.randint(0, 5, (4,), generator=generator)  # 4 = NONE: probed nothing
+        done = torch.rand(4, generator=generator) < 0.7
+        returns = torch.rand(4, generator=generator) * 30
+        for adr in ways:
+            adr.probe = probe
+        ways[0].record(done, returns)
+        ways[1].record_some(done.nonzero(as_tuple=True)[0], returns)
+        assert torch.equal(ways[0].bounds, ways[1].bounds)
+        assert torch.equal(ways[0].counts[:4], ways[1].counts[:4])
+        assert torch.equal(ways[0].sums[:4], ways[1].sums[:4])
+    assert (ways[0].high - ways[0].low).max() > 0, "the ranges moved"
+
+
+def test_draws_made_as_units_probe_with_p_b_and_pin_exactly():
+    adr = scripted_adr()
+    episodes(adr, [30.0] * 4, 3)  # a: [0.5, 1.5], b: [1, 3]
+    adr.p_boundary = 0.25
+    units, probe = adr.draw_units(40_000, torch.Generator().manual_seed(1))
+    probing = probe < adr.none
+    assert abs(float(probing.double().mean()) - 0.25) < 0.01
+    counts = torch.bincount(probe[probing], minlength=4).double() / int(probing.sum())
+    assert (counts - 0.25).abs().max() < 0.02, "each boundary equally likely"
+    assert ((units >= 0) & (units <= 1)).all()
+    pinned = units[probe[probing] // 2, probing.nonzero(as_tuple=True)[0]]
+    assert torch.equal(pinned, (probe[probing] % 2).double())
+    values = adr.values(units)
+    assert torch.equal(
+        values[probe[probing] // 2, probing.nonzero(as_tuple=True)[0]], adr.bounds[probe[probing]]
+    )
+    free = units[:, ~probing]
+    assert abs(float(free.mean()) - 0.5) < 0.01 and 0 < float(free.min()) and float(free.max()) < 1
 
 
 def adr_cfg(**adr) -> EnvConfig:
@@ -211,3 +253,31 @@ def test_knobs_can_be_adr_parameters(subset):
     assert torch.equal(envs._k, k.long()), "the queue reads k steps back"
     scale = envs.per_env("obs_noise.uncorrelated")
     assert 0 <= float(scale.min()) and float(scale.max()) <= 0.1 + 1e-7 and scale.std() > 0
+
+
+@pytest.mark.parametrize("subset", [True, False], ids=["cpu-way", "cuda-way"])
+def test_a_resumed_wrapper_with_adr_noise_and_latency_continues_exactly(subset):
+    """The state (episodes, the draws made ahead, the action ring, ADR's buffers) goes through
+    torch.save and torch.load(weights_only=True) and the copy steps exactly as the original."""
+    cfg = adr_cfg(buffer=2)
+    cfg.latency, cfg.obs_noise.correlated, cfg.obs_noise.uncorrelated = [0, 2], 0.05, 0.02
+    check_env(cfg)
+    a, b = make_envs(cfg, 64, torch.device("cpu")), make_envs(cfg, 64, torch.device("cpu"))
+    for envs in (a, b):
+        envs.subset = envs.envs.subset_reset = subset
+    a.reset(seed=0)
+    actions = torch.Generator().manual_seed(0)
+    for _ in range(45):
+        a.step(torch.randint(0, 2, (64,), generator=actions))
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)
+    buffer.seek(0)
+    b.load_state_dict(torch.load(buffer, weights_only=True))
+    for _ in range(45):
+        chosen = torch.randint(0, 2, (64,), generator=actions)
+        (oa, ra, ta, ua, ia), (ob, rb, tb, ub, ib) = a.step(chosen), b.step(chosen)
+        assert torch.equal(oa, ob) and torch.equal(ra, rb) and torch.equal(ta, tb) and torch.equal(ua, ub)
+        assert torch.equal(ia["final_obs"], ib["final_obs"])
+        assert torch.equal(a.params["length"], b.params["length"])
+        assert torch.equal(a.adr.bounds, b.adr.bounds)
+    assert (a.adr.high - a.adr.low).max() > 0 and a.latency_on and a.offset_on and a.jitter_on
