@@ -119,7 +119,7 @@ def remove_if_new(run_dir: Path) -> None:
     if run_dir in rundir.new_dirs and not (run_dir / rundir.CHECKPOINT).exists():
         shutil.rmtree(run_dir, ignore_errors=True)
         for parent in run_dir.parents:
-            if parent not in rundir.new_dirs or any(parent.iterdir()):
+            if parent not in rundir.new_dirs or not parent.is_dir() or any(parent.iterdir()):
                 break
             parent.rmdir()
 

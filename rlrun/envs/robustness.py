@@ -241,7 +241,7 @@ class RobustEnv:
         head = self._head = (self._head - 1) % L
         self._queue[head].copy_(actions)  # both copies of the newest slot
         self._queue[head + L].copy_(actions)
-        back = self.envs._steps.clamp(max=self._k)  # the env's step count in the episode: t
+        back = self.envs.episode_steps.clamp(max=self._k)  # the env's step count in the episode: t
         flat = self._queue.view(-1, *actions.shape[1:])[head * E :]  # the slots from the newest on
         return flat.index_select(0, torch.add(self._lane, back, alpha=E))
 

@@ -94,6 +94,11 @@ class TorchVectorEnv(gym.vector.VectorEnv):
         self._state = self._draw_all()
 
     @property
+    def episode_steps(self) -> torch.Tensor:
+        """Each env's steps in its current episode [E] (0 at an episode's first step)."""
+        return self._steps
+
+    @property
     def max_episode_steps(self) -> int:
         return self._max_episode_steps
 
