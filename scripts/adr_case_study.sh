@@ -7,30 +7,30 @@
 # the values (up to 1 / (1 - gamma) = 1000) from swamping the shared gradient-norm clip; 128-step
 # rollouts (N = 8192 over 64 envs) average each update over more episodes of varied dynamics.
 #
-# VARIANT=oracle (the default): manual DR draws from ranges equal to the test grid (length 0.25-2.5,
-# pole mass 0.05-0.5, force 5-20) and ADR grows within the same limits. VARIANT=generous gives both
-# the same knowledge without looking at the grid: generous, physically plausible limits (half-length
-# 0.1-5 m: a 20 cm pencil to a 10 m pole; pole mass 0.01-1 kg: a tenth of nominal up to the cart's
-# own mass; force 2-30 N: a weak motor to three times nominal). Manual DR draws uniformly over them
-# from the start; ADR starts at the nominal point and grows within them (steps about a tenth of each
-# span, as the oracle's are of its). VARIANT=handpicked is the paper's comparison: manual DR draws
-# from ranges a person picks by hand, half to one and a half times each nominal value (the scale of
-# the hand-set randomisations in OpenAI's earlier in-hand work), while ADR grows within the
-# generous limits on its own.
+# VARIANT=handpicked (the default) is the paper's comparison: manual DR draws from ranges a person
+# picks by hand, half to one and a half times each nominal value (the scale of the hand-set
+# randomisations in OpenAI's earlier in-hand work), while ADR grows on its own within generous,
+# physically plausible limits chosen without looking at the grid (half-length 0.1-5 m: a 20 cm
+# pencil to a 10 m pole; pole mass 0.01-1 kg: a tenth of nominal up to the cart's own mass; force
+# 2-30 N: a weak motor to three times nominal; steps about a tenth of each span). VARIANT=generous
+# gives manual DR those same limits, drawn uniformly from the start: the same knowledge for both.
+# VARIANT=oracle gives both ranges equal to the test grid (length 0.25-2.5, pole mass 0.05-0.5,
+# force 5-20).
 #
-#   [VARIANT=oracle|generous|handpicked] bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]
-#                             (defaults: oracle, 1000000 steps, seeds "0 1 2")
+#   [VARIANT=handpicked|generous|oracle] bash scripts/adr_case_study.sh OUT_DIR [STEPS] [SEEDS]
+#                             (defaults: handpicked, 1000000 steps, seeds "0 1 2")
 set -euo pipefail
-out=${1:?usage: [VARIANT=oracle|generous|handpicked] adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
+out=${1:?usage: [VARIANT=handpicked|generous|oracle] adr_case_study.sh OUT_DIR [STEPS] [SEEDS]}
 steps=${2:-1000000}
 seeds=${3:-0 1 2}
-case ${VARIANT:-oracle} in
+variant=${VARIANT:-handpicked}
+case $variant in
   oracle) length=0.25,2.5 masspole=0.05,0.5 force=5,20 deltas=(0.25 0.05 2) ;;
   generous|handpicked) length=0.1,5 masspole=0.01,1.0 force=2,30 deltas=(0.5 0.1 3) ;;
-  *) echo "VARIANT: must be oracle, generous or handpicked, got '$VARIANT'" >&2; exit 2 ;;
+  *) echo "VARIANT: must be handpicked, generous or oracle, got '$variant'" >&2; exit 2 ;;
 esac
 manual_length=$length manual_masspole=$masspole manual_force=$force
-if [ "${VARIANT:-oracle}" = handpicked ]; then  # nominal 0.5, 0.1, 10, each times 0.5-1.5
+if [ "$variant" = handpicked ]; then  # nominal 0.5, 0.1, 10, each times 0.5-1.5
   manual_length=0.25,0.75 manual_masspole=0.05,0.15 manual_force=5,15
 fi
 ppo=(algo=ppo env=CartPole env.backend=torch env.num_envs=64 algo.N=8192 algo.K=4 algo.S=16 algo.lr=0.02
