@@ -50,22 +50,8 @@ def raw_steps_per_second(
     blocks of `block` calls: (best block, median block). The best is timeit's convention, the
     speed of the code when nothing else disturbs it; the median is what a long run sees on a
     shared machine (here the two differ by up to 1.5x from one minute to the next)."""
-    device = torch.device(device)
-    env = env if env is not None else make_torch_env(env_id, num_envs, device, dtype)
-    env.reset(seed=0)
-    actions = random_actions(env, ACTION_BLOCK)
-    for i in range(warmup):
-        env.step(actions[i % ACTION_BLOCK])
-    sync(device)
-    times = []
-    for b in range(blocks):
-        start = time.perf_counter()
-        for i in range(b * block, (b + 1) * block):
-            env.step(actions[i % ACTION_BLOCK])
-        sync(device)
-        times.append(time.perf_counter() - start)
-    steps = num_envs * block
-    return steps / min(times), steps / statistics.median(times)
+    env = env if env is not None else make_torch_env(env_id, num_envs, torch.device(device), dtype)
+    return interleaved_rates([env], blocks, block, warmup)[0]
 
 
 def random_actions(env: gym.vector.VectorEnv, count: int) -> torch.Tensor:
@@ -124,7 +110,8 @@ def robustness_overhead(
 def interleaved_rates(
     envs: list[Any], blocks: int, block: int, warmup: int = 20
 ) -> list[tuple[float, float]]:
-    """raw_steps_per_second's (best, median) for each of envs, timed block by block in turn."""
+    """(best block, median block) env steps/s of each of envs, random actions after a warm-up,
+    timed block by block in turn (one env: raw_steps_per_second)."""
     actions = []
     for env in envs:
         env.reset(seed=0)
