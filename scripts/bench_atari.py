@@ -89,11 +89,15 @@ def sb3_child(algo: str, args: argparse.Namespace) -> None:
 
 
 def fqi_gradient_steps(args: argparse.Namespace) -> int:
-    """rlrun fqi's gradient steps in a run (conf/tuned/fqi_Atari.yaml: N=1000, S=250): every round
-    that ends with the store at learning_starts or more fits."""
-    rounds = args.dqn_steps // 1000
-    first_fit = max(1, -(-args.learning_starts // 1000))
-    return 250 * max(0, rounds - first_fit + 1)
+    """rlrun fqi's gradient steps in a run: S after each round of N env steps (the shipped
+    conf/tuned/fqi_Atari.yaml's) that ends with the store at learning_starts or more."""
+    import yaml
+
+    tuned = yaml.safe_load((Path(__file__).parents[1] / "conf/tuned/fqi_Atari.yaml").read_text())
+    n, s = tuned["algo"]["N"], tuned["algo"]["S"]
+    rounds = args.dqn_steps // n
+    first_fit = max(1, -(-args.learning_starts // n))
+    return s * max(0, rounds - first_fit + 1)
 
 
 def sb3_learning_starts(args: argparse.Namespace) -> int:
