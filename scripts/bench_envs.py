@@ -168,6 +168,10 @@ def robustness_parts(num_envs: int, device: str, blocks: int, block: int) -> Non
     for part in [*PARTS, "rest", "total"]:
         median = statistics.median(row.get(part, 0.0) for row in rows)
         print(f"  {part:<20} {best.get(part, 0.0) / block * 1e6:8.1f} {median / block * 1e6:8.1f}")
+    # the Gaussian draw each step is part of the spec (uncorrelated noise): its share alone bounds
+    # the ratio from below, whatever the rest costs
+    floor = (best["plain step"] + best["noise draw"]) / best["plain step"]
+    print(f"  plain step + noise draw alone: {floor:.2f}x the plain step (best block)")
 
 
 def clocked(method: Any, part: str, spent: dict[str, float], device: torch.device) -> Any:
