@@ -16,8 +16,9 @@
 # gives manual DR those same limits, drawn uniformly from the start: the same knowledge for both.
 # VARIANT=oracle gives both ranges equal to the test grid (length 0.25-2.5, pole mass 0.05-0.5,
 # force 5-20). ADR widens a boundary only where the policy is near perfect (a mean of 490 of 500
-# over m = 5 episodes) and narrows it at 400 or below: with 450 and 250 the policy trained at the edge
-# of what it could do, scoring about 450 there, and was weaker inside its own ranges (long poles).
+# over m = 5 episodes) and narrows it at 400 or below: with 450 and 250 the policy trained at the
+# edge of what it could do, scoring about 450 there, and was weaker inside its own ranges (long
+# poles).
 #
 # CASE=Pendulum runs the same three ways on Pendulum (its tuned PPO settings, torch backend) over the
 # pendulum's mass m and length l (nominal 1 and 1): manual DR picked by hand at 0.5-1.5 each, ADR

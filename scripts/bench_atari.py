@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
 
@@ -91,9 +92,9 @@ def sb3_child(algo: str, args: argparse.Namespace) -> None:
 def fqi_gradient_steps(args: argparse.Namespace) -> int:
     """rlrun fqi's gradient steps in a run: S after each round of N env steps (the shipped
     conf/tuned/fqi_Atari.yaml's) that ends with the store at learning_starts or more."""
-    import yaml
+    import yaml  # hydra's own dependency
 
-    tuned = yaml.safe_load((Path(__file__).parents[1] / "conf/tuned/fqi_Atari.yaml").read_text())
+    tuned = yaml.safe_load((resources.files("rlrun.conf") / "tuned" / "fqi_Atari.yaml").read_text())
     n, s = tuned["algo"]["N"], tuned["algo"]["S"]
     rounds = args.dqn_steps // n
     first_fit = max(1, -(-args.learning_starts // n))
